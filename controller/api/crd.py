@@ -1,0 +1,212 @@
+"""Generate the Workspace CustomResourceDefinition from the pydantic models.
+
+pydantic emits JSON Schema 2020-12 ($defs, $ref, anyOf-null for optionals); the apiserver wants a *structural*
+OpenAPI v3 schema: every node typed, everything inline, no anyOf. ``structural_schema`` performs that
+conversion and refuses anything it does not understand, so a model change that cannot be expressed in a CRD
+fails loudly here rather than in a cluster.
+
+    python -m controller.api.crd            # print the CRD as YAML
+    python -m controller.api.crd --write    # regenerate crds/workspaces.molecule.ai.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.api import workspace as api
+
+CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{api.PLURAL}.{api.GROUP}.yaml"
+
+_HEADER = (
+    "# Generated from controller/api/workspace.py by `python -m controller.api.crd --write`. Do not edit.\n"
+)
+
+# Keys carried over from pydantic's output, in the order they are written (stable, readable YAML).
+_KEY_ORDER = (
+    "description",
+    "type",
+    "default",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-validations",
+)
+_KEPT_KEYS = frozenset(_KEY_ORDER) - {"properties", "items", "additionalProperties"}
+# Keys that carry nothing the apiserver uses.
+_DROPPED_KEYS = frozenset({"title", "examples", "$defs"})
+
+PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Runtime", "type": "string", "jsonPath": ".spec.runtime"},
+    {"name": "Tier", "type": "integer", "jsonPath": ".spec.tier"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+    {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+class UnsupportedSchemaError(ValueError):
+    """A pydantic schema construct has no structural OpenAPI v3 equivalent."""
+
+
+def structural_schema(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert one pydantic JSON-schema node (and everything below it) into a structural schema node."""
+    merged = _inline(node, defs)
+    out: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "properties":
+            out["properties"] = {name: structural_schema(sub, defs) for name, sub in value.items()}
+        elif key == "items":
+            out["items"] = structural_schema(value, defs)
+        elif key == "additionalProperties":
+            # `true` (dict[str, Any]) means "an object", which a bare `type: object` already says; `false`
+            # is not allowed in a structural schema (unknown fields are pruned instead).
+            if isinstance(value, Mapping):
+                out["additionalProperties"] = structural_schema(value, defs)
+        elif key in _KEPT_KEYS:
+            out[key] = copy.deepcopy(value)
+        else:
+            raise UnsupportedSchemaError(f"schema keyword {key!r} has no structural equivalent: {dict(node)}")
+    if "type" not in out:
+        raise UnsupportedSchemaError(f"schema node without a type: {dict(node)}")
+    _normalise_default(out)
+    return {key: out[key] for key in _KEY_ORDER if key in out}
+
+
+def _inline(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve $ref / single allOf / anyOf-with-null, letting the outer node's keys win (field over model)."""
+    node = dict(node)
+    if "$ref" in node:
+        target = _resolve(node.pop("$ref"), defs)
+        return {**_inline(target, defs), **node}
+    if "allOf" in node:
+        parts = node.pop("allOf")
+        if len(parts) != 1:
+            raise UnsupportedSchemaError(f"allOf with {len(parts)} members")
+        return {**_inline(parts[0], defs), **node}
+    if "anyOf" in node:
+        # Optional[X] is `anyOf: [X, {type: null}]`; the CRD expresses optionality by leaving the field out
+        # of `required`, so the null branch is dropped.
+        branches = [branch for branch in node.pop("anyOf") if branch != {"type": "null"}]
+        if len(branches) != 1:
+            raise UnsupportedSchemaError(f"anyOf with {len(branches)} non-null branches")
+        if node.get("default", ...) is None:
+            del node["default"]
+        return {**_inline(branches[0], defs), **node}
+    return node
+
+
+def _resolve(ref: str, defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    prefix = "#/$defs/"
+    if not ref.startswith(prefix) or ref[len(prefix) :] not in defs:
+        raise UnsupportedSchemaError(f"unresolvable $ref {ref!r}")
+    target: Mapping[str, Any] = defs[ref[len(prefix) :]]
+    return target
+
+
+def _normalise_default(node: dict[str, Any]) -> None:
+    if "default" not in node:
+        return
+    if node["type"] == "object":
+        # The apiserver applies nested defaults once the parent exists, so `{}` is enough and keeps each
+        # default in exactly one place: on the field it belongs to.
+        node["default"] = {}
+    elif node["type"] == "array":
+        # An empty list default only adds `[]` noise to every object.
+        del node["default"]
+
+
+def _strip_defaults(node: dict[str, Any]) -> None:
+    """Status is written by the controller only; defaults there would be invented values."""
+    node.pop("default", None)
+    for sub in node.get("properties", {}).values():
+        _strip_defaults(sub)
+    if "items" in node:
+        _strip_defaults(node["items"])
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The structural schema of the whole Workspace object."""
+    pydantic_schema = api.Workspace.model_json_schema(by_alias=True, mode="validation")
+    defs = pydantic_schema.get("$defs", {})
+    root = structural_schema(pydantic_schema, defs)
+    properties = root["properties"]
+    # apiVersion, kind and metadata are the apiserver's; declaring more than their type would be ignored
+    # (metadata) or would invent defaults (apiVersion, kind).
+    properties["apiVersion"] = {"type": "string"}
+    properties["kind"] = {"type": "string"}
+    properties["metadata"] = {"type": "object"}
+    _strip_defaults(properties["status"])
+    return root
+
+
+def build_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}"},
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": api.KIND,
+                "listKind": f"{api.KIND}List",
+                "plural": api.PLURAL,
+                "singular": api.SINGULAR,
+                "shortNames": list(api.SHORT_NAMES),
+                "categories": list(api.CATEGORIES),
+            },
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [dict(column) for column in PRINTER_COLUMNS],
+                }
+            ],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    return _HEADER + yaml.safe_dump(build_crd(), sort_keys=False, default_flow_style=False, width=120)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m controller.api.crd", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {CRD_PATH.name} under crds/")
+    args = parser.parse_args(argv)
+    text = render_crd_yaml()
+    if args.write:
+        CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
+        CRD_PATH.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,547 @@
+"""The Workspace custom resource as pydantic models.
+
+These models are the single source of truth for the API: the CRD under ``crds/`` is generated from them
+(``python -m controller.api.crd --write``), including the CEL rules, list-type annotations and defaults that
+are attached here through ``json_schema_extra``. Every cross-field rule expressed in CEL is also enforced by a
+Python validator, so the controller rejects a bad spec even when the CRD installed in a cluster is stale.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+GROUP = "molecule.ai"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Workspace"
+PLURAL = "workspaces"
+SINGULAR = "workspace"
+SHORT_NAMES = ("ws",)
+CATEGORIES = ("molecule",)
+
+# Variables the controller injects into every container, as the Go provisioner did. A user value would
+# silently override them in Docker (the last duplicate wins), so the API refuses them. PYTHONPATH is
+# deliberately absent: overriding it was an intended, tested feature of the Go provisioner.
+RESERVED_ENV_NAMES = (
+    "WORKSPACE_ID",
+    "WORKSPACE_CONFIG_PATH",
+    "PLATFORM_URL",
+    "MOLECULE_URL",
+    "TIER",
+    "PLUGINS_DIR",
+    "AWARENESS_NAMESPACE",
+    "AWARENESS_URL",
+)
+
+# The Go provisioner's validateWorkspaceDir blocklist: a host path may be neither one of these nor below one.
+FORBIDDEN_HOST_PATH_ROOTS = (
+    "/etc",
+    "/var",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/sbin",
+    "/bin",
+    "/lib",
+    "/usr",
+)
+
+# The controller writes the workspace's bearer token to this path under /configs itself.
+AUTH_TOKEN_FILE = ".auth_token"
+
+# The Secret the controller creates when spec.authToken is unset is named <metadata.name> + this suffix;
+# a Secret name is at most 253 characters, which bounds metadata.name.
+AUTH_TOKEN_SECRET_SUFFIX = "-auth-token"
+MAX_WORKSPACE_NAME_LENGTH = 253 - len(AUTH_TOKEN_SECRET_SUFFIX)
+
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+RUNTIME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DATA_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+CONFIG_PATH_PATTERN = r"^[-._a-zA-Z0-9]+(/[-._a-zA-Z0-9]+)*$"
+# [registry-host[:port]/]path-component(/path-component)*[:tag][@sha256:<64 hex>]; RE2-compatible, since the
+# kube-apiserver evaluates schema patterns with Go's regexp.
+IMAGE_REF_PATTERN = (
+    r"^([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]+)?/)?"
+    r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[a-f0-9]{64})?$"
+)
+URL_PATTERN = r"^https?://[^\s]+$"
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+TOKEN_MAX_LENGTH = 64
+
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+WorkspaceAccess = Literal["none", "read_only", "read_write"]
+DeletionPolicy = Literal["Delete", "Retain"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+Phase = Literal[
+    "Pending",
+    "Creating",
+    "Running",
+    "Starting",
+    "Unhealthy",
+    "Restarting",
+    "Exited",
+    "Suspended",
+    "Failed",
+    "Terminating",
+]
+
+
+def _cel(rule: str, message: str, *, message_expression: str = "", field_path: str = "") -> JsonDict:
+    validation: JsonDict = {"rule": rule, "message": message}
+    if message_expression:
+        validation["messageExpression"] = message_expression
+    if field_path:
+        validation["fieldPath"] = field_path
+    return validation
+
+
+def _cel_list(names: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{name}'" for name in names) + "]"
+
+
+class ApiModel(BaseModel):
+    """Base of every API model: camelCase on the wire, immutable in memory.
+
+    Unknown fields are ignored rather than rejected so an older controller keeps working against a newer CRD
+    (the apiserver prunes fields the installed schema does not declare anyway).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
+
+
+# --- validation shared by the models and by callers that hold plain values -----------------------------
+
+
+def reserved_env_name_message(name: str) -> str:
+    return f"env name {name} is set by the controller and cannot be overridden"
+
+
+def host_path_problem(path: str) -> str | None:
+    """Why ``path`` may not be bind-mounted at /workspace, or None when it may.
+
+    The rules are the Go provisioner's validateWorkspaceDir.
+
+    The path must already be clean (no '//', '/./', trailing '/.'), so that the prefix blocklist, which the
+    CRD also evaluates in CEL where no path cleaning exists, cannot be sidestepped by spelling.
+    """
+    if not path.startswith("/"):
+        return "workspace.hostPath must be an absolute path"
+    if ".." in path:
+        return "workspace.hostPath must not contain '..'"
+    if "//" in path or "/./" in path or path.endswith("/."):
+        return "workspace.hostPath must be a clean path (no '//', '/./' or trailing '/.')"
+    cleaned = posixpath.normpath(path)
+    for root in FORBIDDEN_HOST_PATH_ROOTS:
+        if cleaned == root or cleaned.startswith(root + "/"):
+            return f"workspace.hostPath must not be or sit under {root}"
+    return None
+
+
+def workspace_access_problem(access: str, host_path: str | None) -> str | None:
+    """None when (access, hostPath) is usable: the Go provisioner's ValidateWorkspaceAccess, reworded.
+
+    "" is accepted as "none" for parity with the Go provisioner; the schema itself never lets "" through.
+    """
+    if access in ("", "none"):
+        return None
+    if access in ("read_only", "read_write"):
+        if not host_path:
+            return f"workspace.access {access} requires workspace.hostPath"
+        return None
+    return f"workspace.access {access!r} must be one of none, read_only, read_write"
+
+
+def config_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a file under /configs, or None when it can."""
+    if path.startswith("/"):
+        return f"config file path {path!r} must be relative to /configs"
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        return f"config file path {path!r} must not contain empty, '.' or '..' segments"
+    if path == AUTH_TOKEN_FILE:
+        return f"config file path {AUTH_TOKEN_FILE} is written by the controller"
+    return None
+
+
+# --- spec ---------------------------------------------------------------------------------------------
+
+
+class LocalObjectReference(ApiModel):
+    """A reference to an object in the Workspace's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+
+
+class KeySelector(ApiModel):
+    """A key of a Secret or ConfigMap in the Workspace's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(max_length=253, pattern=DATA_KEY_PATTERN)
+    optional: bool = Field(
+        default=False, description="When true, a missing object or key leaves the variable unset."
+    )
+
+
+class EnvVarSource(ApiModel):
+    """Where an env value comes from; exactly one reference is set."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                    "valueFrom must set exactly one of secretKeyRef or configMapKeyRef",
+                )
+            ]
+        }
+    )
+
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_ref(self) -> EnvVarSource:
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("valueFrom must set exactly one of secretKeyRef or configMapKeyRef")
+        return self
+
+
+class EnvVar(ApiModel):
+    """An environment variable for the agent container, appended after the controller's own variables."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.value) != has(self.valueFrom)",
+                    "env must set exactly one of value or valueFrom",
+                ),
+                _cel(
+                    f"!(self.name in {_cel_list(RESERVED_ENV_NAMES)})",
+                    "env name is set by the controller and cannot be overridden",
+                    message_expression=(
+                        "'env name ' + self.name + ' is set by the controller and cannot be overridden'"
+                    ),
+                    field_path=".name",
+                ),
+            ]
+        }
+    )
+
+    name: str = Field(max_length=253, pattern=ENV_NAME_PATTERN)
+    value: str | None = Field(default=None, max_length=32768)
+    value_from: EnvVarSource | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> EnvVar:
+        if (self.value is None) == (self.value_from is None):
+            raise ValueError("env must set exactly one of value or valueFrom")
+        if self.name in RESERVED_ENV_NAMES:
+            raise ValueError(reserved_env_name_message(self.name))
+        return self
+
+
+class ConfigFile(ApiModel):
+    """A file written under /configs before the container starts."""
+
+    path: str = Field(
+        max_length=253,
+        pattern=CONFIG_PATH_PATTERN,
+        description="Path relative to /configs; nested directories are created.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!('/' + self + '/').contains('/../') && !('/' + self + '/').contains('/./')",
+                    "config file path must not contain '.' or '..' segments",
+                ),
+                _cel(f"self != '{AUTH_TOKEN_FILE}'", f"{AUTH_TOKEN_FILE} is written by the controller"),
+            ]
+        },
+    )
+    content: str = Field(max_length=262144)
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, path: str) -> str:
+        problem = config_path_problem(path)
+        if problem:
+            raise ValueError(problem)
+        return path
+
+
+class ConfigMapSource(ApiModel):
+    """A ConfigMap whose every key becomes a file /configs/<key>."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    optional: bool = Field(default=False, description="When true, a missing ConfigMap is skipped.")
+
+
+class ConfigSource(ApiModel):
+    """The contents of /configs. One of the sources must provide config.yaml.
+
+    ConfigMaps apply in order (a later one overrides an earlier one's key), then inline files override both.
+    """
+
+    files: tuple[ConfigFile, ...] = Field(
+        default=(),
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["path"]},
+    )
+    from_config_maps: tuple[ConfigMapSource, ...] = Field(default=(), max_length=16)
+
+    @field_validator("files")
+    @classmethod
+    def _unique_paths(cls, files: tuple[ConfigFile, ...]) -> tuple[ConfigFile, ...]:
+        _require_unique([f.path for f in files], "config.files path")
+        return files
+
+
+class SecretKeyReference(ApiModel):
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(default="token", max_length=253, pattern=DATA_KEY_PATTERN)
+
+
+class AuthTokenSource(ApiModel):
+    """The workspace's bearer token, written to /configs/.auth_token (mode 0600)."""
+
+    secret_ref: SecretKeyReference
+
+
+class WorkspaceMount(ApiModel):
+    """What is mounted at /workspace: a host directory, or (access none) the workspace's own named volume."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.access) || self.access == 'none' || has(self.hostPath)",
+                    "workspace.access read_only/read_write requires workspace.hostPath",
+                    message_expression="'workspace.access ' + self.access + ' requires workspace.hostPath'",
+                    field_path=".hostPath",
+                )
+            ]
+        }
+    )
+
+    host_path: str | None = Field(
+        default=None,
+        max_length=4096,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("self.startsWith('/')", "workspace.hostPath must be an absolute path"),
+                _cel("!self.contains('..')", "workspace.hostPath must not contain '..'"),
+                _cel(
+                    "!self.contains('//') && !self.contains('/./') && !self.endsWith('/.')",
+                    "workspace.hostPath must be a clean path (no '//', '/./' or trailing '/.')",
+                ),
+                _cel(
+                    f"!{_cel_list(FORBIDDEN_HOST_PATH_ROOTS)}"
+                    ".exists(p, self == p || self.startsWith(p + '/'))",
+                    "workspace.hostPath must not be or sit under /etc, /var, /proc, /sys, /dev, /boot, "
+                    "/sbin, /bin, /lib or /usr",
+                ),
+            ]
+        },
+    )
+    access: WorkspaceAccess = "none"
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkspaceMount:
+        if self.host_path is not None:
+            problem = host_path_problem(self.host_path)
+            if problem:
+                raise ValueError(problem)
+        problem = workspace_access_problem(self.access, self.host_path)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class SessionSpec(ApiModel):
+    reset_requested_at: str | None = Field(
+        default=None,
+        max_length=TOKEN_MAX_LENGTH,
+        description=(
+            "Opaque token; changing it empties the claude-code session volume once "
+            "(echoed in status.session.lastResetHandled)."
+        ),
+    )
+
+
+class Awareness(ApiModel):
+    """Injected as AWARENESS_NAMESPACE and AWARENESS_URL."""
+
+    namespace: str = Field(min_length=1, max_length=253)
+    url: str = Field(min_length=1, max_length=2048, pattern=URL_PATTERN)
+
+
+class WorkspaceSpec(ApiModel):
+    """The desired agent workspace: one Docker container plus its volumes."""
+
+    runtime: str = Field(
+        default="langgraph",
+        max_length=63,
+        pattern=RUNTIME_PATTERN,
+        description="Agent runtime; selects the workspace-template image when spec.image is unset.",
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE_REF_PATTERN,
+        description="Image reference overriding the runtime's image (tag or @sha256 digest pin).",
+    )
+    image_pull_policy: PullPolicy | None = Field(
+        default=None,
+        description="Unset: pull when missing locally, and re-pull moving tags such as latest.",
+    )
+    image_pull_secrets: tuple[LocalObjectReference, ...] = Field(
+        default=(),
+        max_length=8,
+        description="kubernetes.io/dockerconfigjson Secrets in this namespace used to pull the image.",
+    )
+    tier: int = Field(default=2, ge=1, le=4, description="Isolation and resource tier, 1 (sandboxed) to 4.")
+    env: tuple[EnvVar, ...] = Field(
+        default=(),
+        max_length=128,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    config: ConfigSource = ConfigSource()
+    auth_token: AuthTokenSource | None = Field(
+        default=None,
+        description="Unset: the controller creates and owns a Secret <name>-auth-token with a random token.",
+    )
+    workspace: WorkspaceMount = WorkspaceMount()
+    session: SessionSpec = SessionSpec()
+    restart_requested_at: str | None = Field(
+        default=None,
+        max_length=TOKEN_MAX_LENGTH,
+        description="Opaque token; changing it recreates the container.",
+    )
+    platform_url: str | None = Field(
+        default=None,
+        alias="platformURL",
+        max_length=2048,
+        pattern=URL_PATTERN,
+        description="Unset: the controller's PLATFORM_URL setting.",
+    )
+    awareness: Awareness | None = None
+    suspend: bool = Field(default=False, description="Stop and remove the container; volumes are kept.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Delete",
+        description="What happens to the workspace's volumes when the Workspace is deleted.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, env: tuple[EnvVar, ...]) -> tuple[EnvVar, ...]:
+        _require_unique([e.name for e in env], "env name")
+        return env
+
+
+# --- status -------------------------------------------------------------------------------------------
+
+
+class Condition(ApiModel):
+    """metav1.Condition."""
+
+    type: str = Field(max_length=316, pattern=CONDITION_TYPE_PATTERN)
+    status: ConditionStatus
+    reason: str = Field(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
+    message: str = Field(max_length=32768)
+    last_transition_time: str = Field(max_length=64, description="RFC 3339.")
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class ContainerStatus(ApiModel):
+    """What Docker reported about the workspace container."""
+
+    name: str | None = Field(default=None, max_length=253)
+    id: str | None = Field(default=None, max_length=128)
+    image: str | None = Field(default=None, max_length=512)
+    image_id: str | None = Field(default=None, alias="imageID", max_length=256)
+    state: str | None = Field(default=None, max_length=32)
+    health: str | None = Field(default=None, max_length=32)
+    started_at: str | None = Field(default=None, max_length=64)
+    restart_count: int | None = Field(default=None, ge=0)
+    exit_code: int | None = None
+    oom_killed: bool | None = None
+    config_hash: str | None = Field(default=None, max_length=128)
+
+
+class SessionStatus(ApiModel):
+    last_reset_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+
+
+class WorkspaceStatus(ApiModel):
+    observed_generation: int | None = Field(default=None, ge=0)
+    conditions: tuple[Condition, ...] = Field(
+        default=(),
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    phase: Phase | None = None
+    container: ContainerStatus | None = None
+    endpoint: str | None = Field(default=None, max_length=256)
+    internal_url: str | None = Field(default=None, alias="internalURL", max_length=256)
+    auth_token_secret_name: str | None = Field(default=None, max_length=253)
+    session: SessionStatus | None = None
+    last_handled_restart_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+    last_handled_reconcile_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as the apiserver stores it: camelCase, unset fields omitted."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Workspace(ApiModel):
+    """A Molecule AI agent workspace, run by the controller as a Docker container."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"size(self.metadata.name) <= {MAX_WORKSPACE_NAME_LENGTH}",
+                    f"metadata.name must be at most {MAX_WORKSPACE_NAME_LENGTH} characters, so that the "
+                    f"Secret <name>{AUTH_TOKEN_SECRET_SUFFIX} can be named",
+                )
+            ]
+        }
+    )
+
+    api_version: str = API_VERSION
+    kind: str = KIND
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: WorkspaceSpec
+    status: WorkspaceStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_leaves_room_for_token_secret(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        name = metadata.get("name")
+        if isinstance(name, str) and len(name) > MAX_WORKSPACE_NAME_LENGTH:
+            raise ValueError(
+                f"metadata.name must be at most {MAX_WORKSPACE_NAME_LENGTH} characters, so that the "
+                f"Secret <name>{AUTH_TOKEN_SECRET_SUFFIX} can be named"
+            )
+        return metadata
+
+
+def _require_unique(keys: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"duplicate {what} {key!r}")
+        seen.add(key)

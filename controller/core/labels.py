@@ -1,0 +1,76 @@
+"""Docker labels that mark what this controller owns, and reading them back.
+
+``molecule.platform.managed=true`` is the Go provisioner's label, kept so existing tooling still recognises
+the objects. The Go provisioner had no instance label, so two platforms on one daemon reaped each other's
+containers; the ``molecule.ai/controller-instance`` label scopes every list, sweep and delete to one
+controller instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MANAGED_LABEL = "molecule.platform.managed"
+MANAGED_VALUE = "true"
+INSTANCE_LABEL = "molecule.ai/controller-instance"
+UID_LABEL = "molecule.ai/workspace-uid"
+NAMESPACE_LABEL = "molecule.ai/workspace-namespace"
+NAME_LABEL = "molecule.ai/workspace-name"
+CONFIG_HASH_LABEL = "molecule.ai/config-hash"
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    """The Workspace a labeled Docker object belongs to."""
+
+    uid: str
+    namespace: str
+    name: str
+
+
+def workspace_labels(instance: str, uid: str, namespace: str, name: str) -> dict[str, str]:
+    """Labels on every object of a workspace (container and volumes)."""
+    return {
+        MANAGED_LABEL: MANAGED_VALUE,
+        INSTANCE_LABEL: instance,
+        UID_LABEL: uid,
+        NAMESPACE_LABEL: namespace,
+        NAME_LABEL: name,
+    }
+
+
+def container_labels(instance: str, uid: str, namespace: str, name: str, config_hash: str) -> dict[str, str]:
+    """Workspace labels plus the hash of the configuration the container was created from."""
+    return {**workspace_labels(instance, uid, namespace, name), CONFIG_HASH_LABEL: config_hash}
+
+
+def owned_filters(instance: str) -> dict[str, list[str]]:
+    """Docker ``filters`` selecting what this controller instance owns (``containers.list(filters=...)``)."""
+    return {"label": [f"{MANAGED_LABEL}={MANAGED_VALUE}", f"{INSTANCE_LABEL}={instance}"]}
+
+
+def workspace_filters(instance: str, uid: str) -> dict[str, list[str]]:
+    """Docker ``filters`` selecting one workspace's objects."""
+    return {"label": [*owned_filters(instance)["label"], f"{UID_LABEL}={uid}"]}
+
+
+def is_owned_by(labels: Mapping[str, str] | None, instance: str) -> bool:
+    labels = labels or {}
+    return labels.get(MANAGED_LABEL) == MANAGED_VALUE and labels.get(INSTANCE_LABEL) == instance
+
+
+def read_owner(labels: Mapping[str, str] | None, instance: str) -> WorkspaceRef | None:
+    """The owning Workspace, or None when the object is not this instance's or its labels are incomplete."""
+    labels = labels or {}
+    if not is_owned_by(labels, instance):
+        return None
+    uid, namespace, name = labels.get(UID_LABEL), labels.get(NAMESPACE_LABEL), labels.get(NAME_LABEL)
+    if not uid or not namespace or not name:
+        return None
+    return WorkspaceRef(uid=uid, namespace=namespace, name=name)
+
+
+def read_config_hash(labels: Mapping[str, str] | None) -> str | None:
+    value = (labels or {}).get(CONFIG_HASH_LABEL)
+    return value or None

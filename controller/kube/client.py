@@ -1,0 +1,216 @@
+"""A small async Kubernetes API client for what kopf does not do for us.
+
+kopf watches Workspaces and manages the finalizer; this client patches `/status`, reads the Secrets and
+ConfigMaps a Workspace references, creates the generated auth-token Secret, posts Events and lists
+Workspaces for the orphan sweep. It authenticates with the same credentials kopf logs in with.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kopf
+
+GROUP = "molecule.ai"
+VERSION = "v1alpha1"
+PLURAL = "workspaces"
+
+
+class ApiError(Exception):
+    """The API server answered with an error status (or could not be reached: status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """What an Event points at."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+
+def _ssl_context(info: kopf.ConnectionInfo, scratch: Path) -> ssl.SSLContext | bool:
+    if info.insecure:
+        return False
+    ctx = ssl.create_default_context()
+    if info.ca_path:
+        ctx.load_verify_locations(cafile=str(info.ca_path))
+    elif info.ca_data:
+        data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
+        ctx.load_verify_locations(cadata=data)
+    cert, key = info.certificate_path, info.private_key_path
+    # ssl needs files for client certificates; kubeconfigs often carry them inline.
+    if info.certificate_data:
+        cert = scratch / "client.crt"
+        cert.write_bytes(_as_bytes(info.certificate_data))
+    if info.private_key_data:
+        key = scratch / "client.key"
+        key.touch(mode=0o600)
+        key.write_bytes(_as_bytes(info.private_key_data))
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key) if key else None)
+    return ctx
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+class KubeClient:
+    def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="wc-kube-")
+        headers = {"User-Agent": "workspace-controller"}
+        if info.token:
+            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+        auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username else None
+        self._server = info.server.rstrip("/")
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            auth=auth,
+            connector=aiohttp.TCPConnector(ssl=_ssl_context(info, Path(self._scratch.name))),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+
+    @classmethod
+    def from_environment(cls, *, timeout: float = 30.0) -> KubeClient:
+        """In-cluster ServiceAccount credentials, else KUBECONFIG / ~/.kube/config."""
+        settings = kopf.OperatorSettings()
+        info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+            settings=settings
+        )
+        if info is None:
+            raise RuntimeError("no Kubernetes credentials: not in a cluster and no KUBECONFIG")
+        return cls(info, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._session.close()
+        self._scratch.cleanup()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        data = None if body is None else json.dumps(body)
+        try:
+            async with self._session.request(
+                method,
+                self._server + path,
+                data=data,
+                params=params,
+                headers={"Content-Type": content_type},
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    try:
+                        payload = json.loads(text)
+                        raise ApiError(resp.status, payload.get("reason", ""), payload.get("message", text))
+                    except ValueError:
+                        raise ApiError(resp.status, resp.reason or "", text[:500]) from None
+                return json.loads(text) if text else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(0, "Unreachable", str(exc) or type(exc).__name__) from exc
+
+    # --- Workspaces -------------------------------------------------------------------------------
+
+    @staticmethod
+    def workspace_path(namespace: str, name: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        return f"{base}/{name}" if name else base
+
+    async def patch_workspace_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self.request(
+            "PATCH",
+            self.workspace_path(namespace, name) + "/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def list_workspaces(self, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every Workspace in the cluster, all pages; raises rather than return a partial list."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": str(page_size)}
+        while True:
+            page = await self.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", params=params)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params["continue"] = token
+
+    # --- Secrets and ConfigMaps ---------------------------------------------------------------------
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_or_none(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "POST", f"/api/v1/namespaces/{namespace}/secrets", body=body
+        )
+        return result
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_or_none(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+    async def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self.request("GET", path)
+            return result
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    # --- Events -------------------------------------------------------------------------------------
+
+    async def post_event(self, ref: ObjectRef, *, type_: str, reason: str, message: str, now: str) -> None:
+        """A core/v1 Event, what `kubectl describe` lists under Events."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+            "involvedObject": {
+                "apiVersion": ref.api_version,
+                "kind": ref.kind,
+                "namespace": ref.namespace,
+                "name": ref.name,
+                "uid": ref.uid,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "workspace-controller"},
+            "reportingComponent": "workspace-controller",
+            "reportingInstance": "workspace-controller",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self.request("POST", f"/api/v1/namespaces/{ref.namespace}/events", body=body)

@@ -1,0 +1,83 @@
+"""Prometheus metrics, named as controller-runtime names them so existing dashboards and alerts work."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONTROLLER = "workspace"
+
+RECONCILE_TOTAL = Counter(
+    "controller_runtime_reconcile_total",
+    "Total number of reconciliations per controller and result.",
+    ["controller", "result"],
+)
+RECONCILE_ERRORS = Counter(
+    "controller_runtime_reconcile_errors_total",
+    "Total number of reconciliation errors per controller.",
+    ["controller"],
+)
+RECONCILE_TIME = Histogram(
+    "controller_runtime_reconcile_time_seconds",
+    "Length of time per reconciliation per controller.",
+    ["controller"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+MAX_CONCURRENT = Gauge(
+    "controller_runtime_max_concurrent_reconciles",
+    "Maximum number of concurrent Docker calls per controller.",
+    ["controller"],
+)
+ACTIVE_WORKERS = Gauge(
+    "controller_runtime_active_workers",
+    "Number of reconciles currently running per controller.",
+    ["controller"],
+)
+WORKSPACES = Gauge(
+    "workspace_controller_workspaces",
+    "Workspaces this controller runs a reconcile loop for.",
+)
+WORKSPACE_READY = Gauge(
+    "workspace_controller_workspace_ready",
+    "1 when the Workspace's Ready condition is True, else 0.",
+    ["namespace", "name"],
+)
+WORKSPACE_STALLED = Gauge(
+    "workspace_controller_workspace_stalled",
+    "1 while the Workspace's Stalled condition is True, with its reason.",
+    ["namespace", "name", "reason"],
+)
+DOCKER_CALLS = Counter(
+    "workspace_controller_docker_calls_total",
+    "Docker Engine API calls by operation and outcome.",
+    ["operation", "outcome"],
+)
+DOCKER_CALL_TIME = Histogram(
+    "workspace_controller_docker_call_seconds",
+    "Docker Engine API call latency by operation.",
+    ["operation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+)
+DOCKER_EVENTS = Counter(
+    "workspace_controller_docker_events_total",
+    "Docker events received for this controller's containers, by action.",
+    ["action"],
+)
+SWEEP_REMOVED = Counter(
+    "workspace_controller_sweep_removed_total",
+    "Orphaned Docker objects removed by the sweep, by kind (container|volume).",
+    ["kind"],
+)
+SWEEP_SKIPPED = Counter(
+    "workspace_controller_sweep_skipped_total",
+    "Orphan candidates the sweep left alone, by reason.",
+    ["reason"],
+)
+SWEEP_PASSES = Counter(
+    "workspace_controller_sweep_passes_total",
+    "Orphan sweep passes by outcome (completed|skipped|dry_run).",
+    ["outcome"],
+)
+
+for _result in ("success", "error", "requeue", "requeue_after"):
+    RECONCILE_TOTAL.labels(CONTROLLER, _result)
+RECONCILE_ERRORS.labels(CONTROLLER)

@@ -1,0 +1,126 @@
+"""Operator-level settings, read once from the controller's environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.core.tiers import DEFAULT_TIER_LIMITS, TierLimits
+
+DEFAULT_REGISTRY_PREFIX = "ghcr.io/molecule-ai"
+DEFAULT_NETWORK = "molecule-monorepo-net"
+DEFAULT_PLATFORM_URL = "http://host.docker.internal:8080"
+DEFAULT_INSTANCE = "default"
+# The Go provisioner's runtime list; order is pinned alphabetical.
+KNOWN_RUNTIMES = (
+    "autogen",
+    "claude-code",
+    "codex",
+    "crewai",
+    "deepagents",
+    "gemini-cli",
+    "hermes",
+    "langgraph",
+    "openclaw",
+)
+
+# Docker accepts any label value, but the instance name is also meant to be usable as a Kubernetes label
+# value (metrics, events), so it keeps to that alphabet.
+_INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_INT64_MAX = 2**63 - 1
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ControllerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    registry_prefix: str = DEFAULT_REGISTRY_PREFIX
+    image_platform: str = ""
+    tier_limits: Mapping[int, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIER_LIMITS))
+    network: str = DEFAULT_NETWORK
+    platform_url: str = DEFAULT_PLATFORM_URL
+    instance: str = DEFAULT_INSTANCE
+    resync_seconds: int = 30
+    docker_timeout_seconds: int = 30
+    docker_concurrency: int = 4
+    sweep_interval_seconds: int = 60
+    sweep_grace_seconds: int = 300
+    sweep_dry_run: bool = False
+    crashloop_restarts: int = 5
+    crashloop_window_seconds: int = 300
+    known_runtimes: tuple[str, ...] = KNOWN_RUNTIMES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
+        """Read settings from an environment mapping (usually ``os.environ``).
+
+        The Go provisioner's variables keep its forgiving rules (an empty or malformed value means the
+        default); the controller's own WC_* variables are new, so a malformed one stops start-up with a
+        ValueError.
+        """
+        instance = env.get("WC_INSTANCE") or DEFAULT_INSTANCE
+        if not _INSTANCE_PATTERN.fullmatch(instance):
+            raise ValueError(
+                "WC_INSTANCE must be 1-63 letters, digits, '.', '_' or '-', starting and ending with a "
+                f"letter or digit; got {instance!r}"
+            )
+        return cls(
+            registry_prefix=env.get("MOLECULE_IMAGE_REGISTRY") or DEFAULT_REGISTRY_PREFIX,
+            # Set-but-empty is a deliberate "no platform preference", as in the Go provisioner.
+            image_platform=env.get("MOLECULE_IMAGE_PLATFORM", ""),
+            tier_limits=tier_limits_from_env(env),
+            network=env.get("MOLECULE_NETWORK") or DEFAULT_NETWORK,
+            platform_url=env.get("PLATFORM_URL") or DEFAULT_PLATFORM_URL,
+            instance=instance,
+            resync_seconds=_strict_int(env, "WC_RESYNC_SECONDS", 30, minimum=1),
+            docker_timeout_seconds=_strict_int(env, "WC_DOCKER_TIMEOUT", 30, minimum=1),
+            docker_concurrency=_strict_int(env, "WC_DOCKER_CONCURRENCY", 4, minimum=1),
+            sweep_interval_seconds=_strict_int(env, "WC_SWEEP_INTERVAL", 60, minimum=1),
+            sweep_grace_seconds=_strict_int(env, "WC_SWEEP_GRACE", 300, minimum=0),
+            sweep_dry_run=_strict_bool(env, "WC_SWEEP_DRY_RUN", default=False),
+            crashloop_restarts=_strict_int(env, "WC_CRASHLOOP_RESTARTS", 5, minimum=1),
+            crashloop_window_seconds=_strict_int(env, "WC_CRASHLOOP_WINDOW", 300, minimum=1),
+        )
+
+
+def tier_limits_from_env(env: Mapping[str, str]) -> dict[int, TierLimits]:
+    """TIER{2,3,4}_MEMORY_MB and TIER{2,3,4}_CPU_SHARES, each used only when it is an int64 above 0."""
+    limits: dict[int, TierLimits] = {}
+    for tier, default in DEFAULT_TIER_LIMITS.items():
+        limits[tier] = TierLimits(
+            memory_mb=_lenient_positive_int(env.get(f"TIER{tier}_MEMORY_MB"), default.memory_mb),
+            cpu_shares=_lenient_positive_int(env.get(f"TIER{tier}_CPU_SHARES"), default.cpu_shares),
+        )
+    return limits
+
+
+def _lenient_positive_int(raw: str | None, default: int) -> int:
+    # Mirrors Go's strconv.ParseInt(v, 10, 64) followed by `n > 0`: no spaces or underscores, int64 range.
+    if raw is None or not _GO_INT.fullmatch(raw):
+        return default
+    value = int(raw)
+    return value if 0 < value <= _INT64_MAX else default
+
+
+def _strict_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not _GO_INT.fullmatch(raw) or int(raw) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {raw!r}")
+    return int(raw)
+
+
+def _strict_bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{name} must be one of true/false, 1/0, yes/no, on/off; got {env[name]!r}")

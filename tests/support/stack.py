@@ -1,0 +1,121 @@
+"""The real local stack for tests: Docker Engine, OCI registries and kube-apiserver + etcd.
+
+Everything is started by the project's own scripts under hack/, the same ones `make run` and CI use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HACK = REPO / "hack"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_script(*args: str | Path, env: dict[str, str] | None = None) -> str:
+    """Run a hack/ script; its progress goes to stderr (shown by pytest on failure), stdout is returned."""
+    result = subprocess.run(
+        [str(a) for a in args],
+        env={**os.environ, **(env or {})},
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def ensure_docker() -> None:
+    run_script("bash", HACK / "stack" / "docker.sh", "start")
+
+
+@dataclass(frozen=True)
+class Registry:
+    name: str
+    address: str  # host:port on loopback
+    state_dir: Path
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The registry prefix (MOLECULE_IMAGE_REGISTRY) the test images are pushed under."""
+        return f"{self.address}/molecule-ai"
+
+    def image(self, runtime: str, tag: str = "latest") -> str:
+        return f"{self.prefix}/workspace-template-{runtime}:{tag}"
+
+    def stop(self) -> None:
+        run_script(
+            "bash",
+            HACK / "stack" / "registry.sh",
+            "stop",
+            self.name,
+            env={"WC_STATE_DIR": str(self.state_dir)},
+        )
+
+
+def start_registry(name: str, state_dir: Path, *, with_auth: bool = False) -> Registry:
+    env = {"WC_STATE_DIR": str(state_dir)}
+    args: list[str | Path] = ["bash", HACK / "stack" / "registry.sh", "start", name, str(free_port())]
+    username = password = None
+    if with_auth:
+        username, password = "wc-test", secrets.token_urlsafe(12)
+        args.append(f"{username}:{password}")
+    address = run_script(*args, env=env).splitlines()[-1]
+    return Registry(name, address, state_dir, username, password)
+
+
+def push_test_images(registry: Registry, *, tag: str = "latest", version: str = "v1") -> None:
+    """Build the busybox test agent and push it for every runtime under the registry's prefix."""
+    login = registry.username is not None
+    if login:
+        subprocess.run(
+            ["docker", "login", "--username", str(registry.username), "--password-stdin", registry.address],
+            input=str(registry.password),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+    try:
+        run_script("bash", HACK / "test-image" / "build.sh", registry.address, "molecule-ai", tag, version)
+    finally:
+        if login:
+            subprocess.run(["docker", "logout", registry.address], check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    state_dir: Path
+    kubectl: str
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.state_dir / "admin.kubeconfig"
+
+    @property
+    def controller_kubeconfig(self) -> Path:
+        """A non-admin identity: the ServiceAccount workspace-controller/workspace-controller."""
+        return self.state_dir / "controller.kubeconfig"
+
+    def stop(self) -> None:
+        run_script("bash", HACK / "stack" / "controlplane.sh", "stop", self.state_dir)
+
+
+def start_control_plane(state_dir: Path) -> ControlPlane:
+    run_script("bash", HACK / "stack" / "controlplane.sh", "start", state_dir)
+    env: dict[str, str] = {}
+    for line in (state_dir / "env").read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value
+    return ControlPlane(state_dir, env["WC_KUBECTL"])

@@ -1,0 +1,214 @@
+"""The generated CRD: up to date, structural, bounded, and carrying the rules the models declare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.api import crd
+from controller.api.crd import CRD_PATH, UnsupportedSchemaError, build_crd, render_crd_yaml, structural_schema
+
+FORBIDDEN_KEYWORDS = {"$ref", "$defs", "anyOf", "allOf", "oneOf", "not", "nullable", "title", "const"}
+
+
+def schema() -> dict[str, Any]:
+    root: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return root
+
+
+def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for name, sub in node.get("properties", {}).items():
+        yield from walk(sub, f"{path}.{name}")
+    if "items" in node:
+        yield from walk(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from walk(node["additionalProperties"], f"{path}{{}}")
+
+
+def test_crd_file_is_up_to_date_with_the_models() -> None:
+    assert CRD_PATH.exists(), "run: python -m controller.api.crd --write"
+    assert CRD_PATH.read_text(encoding="utf-8") == render_crd_yaml(), (
+        "crds/ is stale; run: python -m controller.api.crd --write"
+    )
+
+
+def test_crd_yaml_round_trips_to_the_built_object() -> None:
+    assert yaml.safe_load(render_crd_yaml()) == build_crd()
+
+
+def test_crd_names_scope_and_version() -> None:
+    spec = build_crd()["spec"]
+    assert build_crd()["metadata"]["name"] == "workspaces.molecule.ai"
+    assert spec["group"] == "molecule.ai"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"] == {
+        "kind": "Workspace",
+        "listKind": "WorkspaceList",
+        "plural": "workspaces",
+        "singular": "workspace",
+        "shortNames": ["ws"],
+        "categories": ["molecule"],
+    }
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+
+
+def test_printer_columns_show_runtime_tier_ready_reason_endpoint_and_wide_phase() -> None:
+    columns = {c["name"]: c for c in build_crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert list(columns) == ["Runtime", "Tier", "Ready", "Reason", "Endpoint", "Phase", "Age"]
+    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
+    assert columns["Phase"]["priority"] == 1
+    assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def test_schema_is_structural_every_node_typed_and_nothing_unresolved() -> None:
+    for path, node in walk(schema()):
+        assert "type" in node, f"{path} has no type"
+        assert not FORBIDDEN_KEYWORDS & node.keys(), f"{path} keeps {FORBIDDEN_KEYWORDS & node.keys()}"
+        assert node.get("additionalProperties") is not False, path
+        if "properties" in node:
+            assert node["type"] == "object", path
+            assert set(node.get("required", [])) <= set(node["properties"]), path
+
+
+def test_every_string_and_list_in_spec_and_status_is_bounded() -> None:
+    # Bounds keep CEL's estimated cost within the apiserver's budget.
+    for part in ("spec", "status"):
+        for path, node in walk(schema()["properties"][part], part):
+            if node["type"] == "string":
+                assert "maxLength" in node or "enum" in node, f"{path} has no maxLength"
+            if node["type"] == "array":
+                assert "maxItems" in node, f"{path} has no maxItems"
+
+
+def test_list_maps_are_keyed_by_required_fields() -> None:
+    maps = {path: node for path, node in walk(schema()) if node.get("x-kubernetes-list-type") == "map"}
+    assert set(maps) == {".spec.env", ".spec.config.files", ".status.conditions"}
+    for path, node in maps.items():
+        for key in node["x-kubernetes-list-map-keys"]:
+            assert key in node["items"]["required"], f"{path} key {key} must be required"
+
+
+def test_spec_defaults_are_in_the_schema_so_kubectl_shows_them() -> None:
+    props = schema()["properties"]["spec"]["properties"]
+    assert props["runtime"]["default"] == "langgraph"
+    assert props["tier"]["default"] == 2
+    assert props["suspend"]["default"] is False
+    assert props["deletionPolicy"]["default"] == "Delete"
+    assert props["workspace"]["default"] == {}
+    assert props["workspace"]["properties"]["access"]["default"] == "none"
+    assert props["config"]["default"] == {}
+    assert props["authToken"]["properties"]["secretRef"]["properties"]["key"]["default"] == "token"
+    assert "default" not in props["image"]
+    assert "default" not in props["env"]
+
+
+def test_status_has_no_defaults_and_declares_every_field_the_controller_writes() -> None:
+    status = schema()["properties"]["status"]
+    assert all("default" not in node for _, node in walk(status))
+    assert set(status["properties"]) == {
+        "observedGeneration",
+        "conditions",
+        "phase",
+        "container",
+        "endpoint",
+        "internalURL",
+        "authTokenSecretName",
+        "session",
+        "lastHandledRestartAt",
+        "lastHandledReconcileAt",
+    }
+    assert set(status["properties"]["container"]["properties"]) == {
+        "name",
+        "id",
+        "image",
+        "imageID",
+        "state",
+        "health",
+        "startedAt",
+        "restartCount",
+        "exitCode",
+        "oomKilled",
+        "configHash",
+    }
+    condition = status["properties"]["conditions"]["items"]
+    assert condition["required"] == ["type", "status", "reason", "message", "lastTransitionTime"]
+
+
+def test_optional_fields_are_plain_types_left_out_of_required() -> None:
+    spec = schema()["properties"]["spec"]
+    assert spec["properties"]["imagePullPolicy"] == {
+        "description": spec["properties"]["imagePullPolicy"]["description"],
+        "type": "string",
+        "enum": ["Always", "IfNotPresent", "Never"],
+    }
+    assert "required" not in spec
+    assert schema()["required"] == ["spec"]
+
+
+def rules(node: dict[str, Any]) -> list[str]:
+    return [v["rule"] for v in node.get("x-kubernetes-validations", [])]
+
+
+def test_cel_rules_from_the_models_reach_the_schema() -> None:
+    spec = schema()["properties"]["spec"]["properties"]
+    env_item = spec["env"]["items"]
+    assert "has(self.value) != has(self.valueFrom)" in rules(env_item)
+    reserved = next(v for v in env_item["x-kubernetes-validations"] if "WORKSPACE_ID" in v["rule"])
+    assert "PYTHONPATH" not in reserved["rule"]
+    assert reserved["fieldPath"] == ".name"
+    assert "messageExpression" in reserved
+    assert "message" in reserved
+    assert rules(env_item["properties"]["valueFrom"]) == [
+        "has(self.secretKeyRef) != has(self.configMapKeyRef)"
+    ]
+    workspace = spec["workspace"]
+    assert "has(self.hostPath)" in rules(workspace)[0]
+    host_rules = " ".join(rules(workspace["properties"]["hostPath"]))
+    for root in ("/etc", "/var", "/proc", "/sys", "/dev", "/boot", "/sbin", "/bin", "/lib", "/usr"):
+        assert f"'{root}'" in host_rules
+    assert rules(spec["config"]["properties"]["files"]["items"]["properties"]["path"])
+    assert rules(schema()) == ["size(self.metadata.name) <= 242"]
+
+
+def test_cel_rules_use_only_simple_functions() -> None:
+    allowed = ("has(", "size(", ".startsWith(", ".endsWith(", ".contains(", ".exists(", " in ")
+    for path, node in walk(schema()):
+        for rule in rules(node):
+            calls = [token for token in ("matches(", "split(", "all(", "map(", "filter(") if token in rule]
+            assert not calls, f"{path}: {rule}"
+            assert any(fn in rule for fn in allowed) or "==" in rule or "!=" in rule, rule
+
+
+def test_converter_refuses_what_it_cannot_express() -> None:
+    with pytest.raises(UnsupportedSchemaError, match="non-null branches"):
+        structural_schema({"anyOf": [{"type": "string"}, {"type": "integer"}]}, {})
+    with pytest.raises(UnsupportedSchemaError, match="without a type"):
+        structural_schema({"description": "untyped"}, {})
+    with pytest.raises(UnsupportedSchemaError, match="unresolvable"):
+        structural_schema({"$ref": "#/$defs/Missing"}, {})
+    with pytest.raises(UnsupportedSchemaError, match="no structural equivalent"):
+        structural_schema({"type": "string", "oneOf": []}, {})
+
+
+def test_converter_inlines_refs_and_lets_the_field_override_the_model() -> None:
+    defs = {
+        "M": {"type": "object", "description": "model", "properties": {"a": {"type": "string", "title": "A"}}}
+    }
+    node = {"anyOf": [{"$ref": "#/$defs/M"}, {"type": "null"}], "default": None, "description": "field"}
+    assert structural_schema(node, defs) == {
+        "description": "field",
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+    }
+
+
+def test_module_prints_the_crd_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert crd.main([]) == 0
+    assert capsys.readouterr().out == render_crd_yaml()

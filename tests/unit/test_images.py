@@ -1,0 +1,280 @@
+"""Image selection, the moving-tag rule, pull decisions, pull credentials and the image-not-found message."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from controller.api.workspace import PullPolicy, WorkspaceSpec
+from controller.core.images import (
+    RegistryAuth,
+    UnknownRuntime,
+    image_never_pulled_message,
+    image_not_found_message,
+    is_moving_tag,
+    looks_like_image_not_found,
+    pull_failure_tolerated,
+    registry_auth_for,
+    registry_host,
+    runtime_image,
+    runtime_images,
+    runtime_tag_from_image,
+    select_image,
+    should_pull,
+)
+from controller.settings import KNOWN_RUNTIMES, ControllerSettings
+
+GHCR = "ghcr.io/molecule-ai"
+ECR = "123456789012.dkr.ecr.us-east-2.amazonaws.com/molecule-ai"
+DIGEST = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("runtime", KNOWN_RUNTIMES)
+def test_runtime_image_for_all_known_runtimes(runtime: str) -> None:
+    assert (
+        runtime_image(GHCR, runtime, KNOWN_RUNTIMES)
+        == f"ghcr.io/molecule-ai/workspace-template-{runtime}:latest"
+    )
+
+
+@pytest.mark.parametrize("runtime", ["", "nonexistent", "WORKSPACE-TEMPLATE-FAKE", "../../../etc/passwd"])
+def test_runtime_image_unknown_runtime_is_empty(runtime: str) -> None:
+    assert runtime_image(GHCR, runtime, KNOWN_RUNTIMES) == ""
+
+
+def test_registry_override_applies_to_all_runtimes() -> None:
+    images = runtime_images(ECR, KNOWN_RUNTIMES)
+    assert list(images) == list(KNOWN_RUNTIMES)
+    assert all(image.startswith(f"{ECR}/workspace-template-") for image in images.values())
+
+
+def test_runtime_images_reflect_the_prefix_they_are_computed_with() -> None:
+    assert (
+        runtime_images(GHCR, KNOWN_RUNTIMES)["codex"] == "ghcr.io/molecule-ai/workspace-template-codex:latest"
+    )
+    assert runtime_images(ECR, KNOWN_RUNTIMES)["codex"] == f"{ECR}/workspace-template-codex:latest"
+
+
+def test_select_image_prefers_spec_image_even_for_unknown_runtime() -> None:
+    spec = WorkspaceSpec(runtime="mystery", image=f"ghcr.io/x/y@sha256:{DIGEST}")
+    assert select_image(spec, ControllerSettings()) == f"ghcr.io/x/y@sha256:{DIGEST}"
+
+
+def test_select_image_uses_the_runtime_image_under_the_configured_registry() -> None:
+    settings = ControllerSettings(registry_prefix=ECR)
+    assert (
+        select_image(WorkspaceSpec(runtime="hermes"), settings) == f"{ECR}/workspace-template-hermes:latest"
+    )
+
+
+def test_select_image_defaults_to_langgraph() -> None:
+    assert (
+        select_image(WorkspaceSpec(), ControllerSettings()) == f"{GHCR}/workspace-template-langgraph:latest"
+    )
+
+
+def test_unknown_runtime_without_image_is_reported_not_replaced_by_the_default() -> None:
+    result = select_image(WorkspaceSpec(runtime="mystery"), ControllerSettings())
+    assert isinstance(result, UnknownRuntime)
+    assert result.reason == "UnknownRuntime"
+    assert "'mystery'" in result.message
+    assert "claude-code" in result.message
+    assert "spec.image" in result.message
+
+
+@pytest.mark.parametrize(
+    ("ref", "moving"),
+    [
+        ("ghcr.io/molecule-ai/workspace-template-hermes", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:latest", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:staging", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:main", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:dev", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:edge", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:nightly", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:rolling", True),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:0.8.2", False),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:v1.2.3", False),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:sha-abc1234", False),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:2026-04-30", False),
+        ("ghcr.io/molecule-ai/workspace-template-hermes:build-12345", False),
+        (f"ghcr.io/molecule-ai/workspace-template-hermes@sha256:{DIGEST}", False),
+        (f"ghcr.io/molecule-ai/workspace-template-hermes:latest@sha256:{DIGEST}", False),
+        ("localhost:5000/x", True),
+        ("localhost:5000/x:0.8.2", False),
+        ("localhost:5000/x:latest", True),
+        ("workspace-template:hermes", False),
+        ("x:LATEST", False),  # case-sensitive, as in the Go provisioner
+    ],
+)
+def test_moving_tag_classifier_matches_the_go_provisioner(ref: str, moving: bool) -> None:
+    assert is_moving_tag(ref) is moving
+
+
+PINNED = "ghcr.io/x/y:0.8.2"
+MOVING = "ghcr.io/x/y:latest"
+
+
+@pytest.mark.parametrize(
+    ("policy", "image", "present", "pull"),
+    [
+        ("Always", PINNED, True, True),
+        ("Always", PINNED, False, True),
+        ("Never", MOVING, False, False),
+        ("Never", MOVING, True, False),
+        ("IfNotPresent", MOVING, True, False),
+        ("IfNotPresent", PINNED, False, True),
+        (None, PINNED, True, False),
+        (None, PINNED, False, True),
+        (None, MOVING, True, True),
+        (None, MOVING, False, True),
+    ],
+)
+def test_should_pull_follows_kubernetes_policies_and_the_go_provisioner_rule_when_unset(
+    policy: PullPolicy | None, image: str, present: bool, pull: bool
+) -> None:
+    assert should_pull(policy, image, present) is pull
+
+
+def test_failed_refresh_of_a_cached_image_falls_through_only_when_policy_is_unset() -> None:
+    assert pull_failure_tolerated(None, present_locally=True)
+    assert not pull_failure_tolerated(None, present_locally=False)
+    assert not pull_failure_tolerated("Always", present_locally=True)
+
+
+@pytest.mark.parametrize(
+    ("image", "runtime"),
+    [
+        ("workspace-template:hermes", "hermes"),
+        ("ghcr.io/molecule-ai/workspace-template-claude-code:latest", "claude-code"),
+        (f"{ECR}/workspace-template-langgraph:0.8.2", "langgraph"),
+        ("ghcr.io/molecule-ai/workspace-template-codex", "codex"),
+        (f"ghcr.io/molecule-ai/workspace-template-crewai@sha256:{DIGEST}", "crewai"),
+        ("custom/agent:v3", "v3"),
+        ("trailing:", "trailing:"),
+        ("plain", "plain"),
+    ],
+)
+def test_runtime_tag_from_image(image: str, runtime: str) -> None:
+    assert runtime_tag_from_image(image) == runtime
+
+
+@pytest.mark.parametrize(
+    ("text", "is_image_not_found"),
+    [
+        ("", False),
+        ("Error response from daemon: No such image: ghcr.io/x/y:latest", True),
+        ("no such image", True),
+        ("image not found", True),
+        ("manifest for ghcr.io/x/y:9 not found: manifest unknown (image)", True),
+        ("Error: No such container: ws-abc", False),
+        ("container not found", False),
+        ("network molecule-monorepo-net not found", False),
+    ],
+)
+def test_image_not_found_classifier_matches_the_go_provisioner(text: str, is_image_not_found: bool) -> None:
+    assert looks_like_image_not_found(text) is is_image_not_found
+
+
+def test_image_not_found_message_names_image_runtime_and_configured_registry() -> None:
+    image = f"{ECR}/workspace-template-hermes:latest"
+    message = image_not_found_message(image, detail="manifest unknown")
+    assert repr(image) in message
+    assert "runtime hermes" in message
+    assert "123456789012.dkr.ecr.us-east-2.amazonaws.com" in message
+    assert "GHCR" not in message
+    assert "imagePullSecrets" in message
+    assert message.endswith("(underlying error: manifest unknown)")
+
+
+def test_image_not_found_message_accepts_an_explicit_registry() -> None:
+    assert "registry mirror.local" in image_not_found_message("x/y:1", registry="mirror.local")
+
+
+def test_never_pulled_message_names_the_policy() -> None:
+    assert "imagePullPolicy is Never" in image_never_pulled_message("x:1")
+
+
+@pytest.mark.parametrize(
+    ("image", "registry"),
+    [
+        ("alpine", "docker.io"),
+        ("library/alpine:3", "docker.io"),
+        ("molecule/agent:1", "docker.io"),
+        ("ghcr.io/molecule-ai/x:latest", "ghcr.io"),
+        ("localhost:5000/x", "localhost:5000"),
+        ("localhost/x", "localhost"),
+        ("Registry.Example.com:443/team/app", "registry.example.com:443"),
+        ("index.docker.io/library/alpine", "docker.io"),
+        ("workspace-template:hermes", "docker.io"),
+    ],
+)
+def test_registry_host_of_an_image_reference(image: str, registry: str) -> None:
+    assert registry_host(image) == registry
+
+
+def auth_doc(key: str, **entry: Any) -> dict[str, Any]:
+    return {"auths": {key: entry}}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_pull_credentials_from_username_and_password() -> None:
+    docs = [auth_doc("ghcr.io", username="bot", password="pw")]
+    assert registry_auth_for("ghcr.io/a/b:1", docs) == RegistryAuth("ghcr.io", "bot", "pw")
+
+
+def test_pull_credentials_from_the_auth_field_and_a_url_key() -> None:
+    docs = [auth_doc("https://registry.example.com:5000/v2/", auth=b64("bot:p:w"))]
+    auth = registry_auth_for("registry.example.com:5000/a/b", docs)
+    assert auth == RegistryAuth("registry.example.com:5000", "bot", "p:w")
+    assert auth.as_auth_config() == {
+        "serveraddress": "registry.example.com:5000",
+        "username": "bot",
+        "password": "p:w",
+    }
+
+
+def test_docker_hub_credentials_match_under_any_of_its_names() -> None:
+    docs = [auth_doc("https://index.docker.io/v1/", username="u", password="p")]
+    assert registry_auth_for("alpine", docs) == RegistryAuth("docker.io", "u", "p")
+
+
+def test_first_matching_secret_wins_and_other_registries_are_ignored() -> None:
+    docs = [
+        auth_doc("quay.io", username="q", password="q"),
+        auth_doc("ghcr.io", username="first", password="1"),
+        auth_doc("ghcr.io", username="second", password="2"),
+    ]
+    auth = registry_auth_for("ghcr.io/a/b", docs)
+    assert auth is not None
+    assert auth.username == "first"
+
+
+def test_identity_tokens_are_passed_as_such() -> None:
+    docs = [auth_doc("myacr.azurecr.io", identitytoken="tok")]
+    auth = registry_auth_for("myacr.azurecr.io/a", docs)
+    assert auth is not None
+    assert auth.as_auth_config() == {"serveraddress": "myacr.azurecr.io", "identitytoken": "tok"}
+
+
+@pytest.mark.parametrize(
+    "docs",
+    [
+        [],
+        [{"notauths": {}}],
+        [auth_doc("ghcr.io", auth="!!not base64!!")],
+        [auth_doc("ghcr.io", auth=b64("no-colon"))],
+        [{"auths": {"ghcr.io": "not a mapping"}}],
+    ],
+)
+def test_no_usable_credentials_gives_none(docs: list[dict[str, Any]]) -> None:
+    assert registry_auth_for("ghcr.io/a/b", docs) is None
+
+
+def test_credentials_never_show_in_repr() -> None:
+    assert "s3cret" not in repr(RegistryAuth("ghcr.io", "bot", "s3cret"))

@@ -1,0 +1,59 @@
+"""Ownership labels: written on every object, read back to find the owner."""
+
+from __future__ import annotations
+
+from controller.core.labels import (
+    CONFIG_HASH_LABEL,
+    INSTANCE_LABEL,
+    MANAGED_LABEL,
+    WorkspaceRef,
+    container_labels,
+    is_owned_by,
+    owned_filters,
+    read_config_hash,
+    read_owner,
+    workspace_filters,
+    workspace_labels,
+)
+
+
+def test_workspace_labels_carry_the_legacy_managed_label_instance_and_owner() -> None:
+    assert workspace_labels("prod", "uid-1", "team-a", "alice") == {
+        "molecule.platform.managed": "true",
+        "molecule.ai/controller-instance": "prod",
+        "molecule.ai/workspace-uid": "uid-1",
+        "molecule.ai/workspace-namespace": "team-a",
+        "molecule.ai/workspace-name": "alice",
+    }
+
+
+def test_container_labels_add_the_config_hash() -> None:
+    labels = container_labels("prod", "uid-1", "team-a", "alice", "abc")
+    assert labels[CONFIG_HASH_LABEL] == "abc"
+    assert read_config_hash(labels) == "abc"
+
+
+def test_read_owner_returns_the_workspace_for_this_instance_only() -> None:
+    labels = workspace_labels("prod", "uid-1", "team-a", "alice")
+    assert read_owner(labels, "prod") == WorkspaceRef(uid="uid-1", namespace="team-a", name="alice")
+    assert read_owner(labels, "staging") is None
+
+
+def test_legacy_labeled_objects_without_instance_are_not_ours() -> None:
+    # A Go-provisioner platform (or another controller) on the same daemon must never be swept by this one.
+    assert not is_owned_by({MANAGED_LABEL: "true"}, "default")
+    assert read_owner({MANAGED_LABEL: "true"}, "default") is None
+
+
+def test_incomplete_or_missing_labels_have_no_owner() -> None:
+    assert read_owner(None, "prod") is None
+    assert read_owner({MANAGED_LABEL: "true", INSTANCE_LABEL: "prod"}, "prod") is None
+    assert read_config_hash(None) is None
+    assert read_config_hash({CONFIG_HASH_LABEL: ""}) is None
+
+
+def test_docker_filters_select_by_managed_and_instance_labels() -> None:
+    assert owned_filters("prod") == {
+        "label": ["molecule.platform.managed=true", "molecule.ai/controller-instance=prod"]
+    }
+    assert workspace_filters("prod", "uid-1")["label"][-1] == "molecule.ai/workspace-uid=uid-1"

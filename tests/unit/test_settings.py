@@ -1,0 +1,140 @@
+"""Controller settings from the environment: the Go provisioner's variables keep its rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.core.tiers import TierLimits
+from controller.settings import KNOWN_RUNTIMES, ControllerSettings, tier_limits_from_env
+
+ECR = "123456789012.dkr.ecr.us-east-2.amazonaws.com/molecule-ai"
+
+
+def test_defaults_with_an_empty_environment() -> None:
+    s = ControllerSettings.from_env({})
+    assert s.registry_prefix == "ghcr.io/molecule-ai"
+    assert s.image_platform == ""
+    assert s.network == "molecule-monorepo-net"
+    assert s.platform_url == "http://host.docker.internal:8080"
+    assert s.instance == "default"
+    assert (s.resync_seconds, s.docker_timeout_seconds, s.docker_concurrency) == (30, 30, 4)
+    assert (s.sweep_interval_seconds, s.sweep_grace_seconds, s.sweep_dry_run) == (60, 300, False)
+    assert (s.crashloop_restarts, s.crashloop_window_seconds) == (5, 300)
+    assert s.known_runtimes == KNOWN_RUNTIMES
+    assert dict(s.tier_limits) == {
+        2: TierLimits(512, 1024),
+        3: TierLimits(2048, 2048),
+        4: TierLimits(4096, 4096),
+    }
+
+
+def test_registry_prefix_defaults_to_ghcr() -> None:
+    assert ControllerSettings.from_env({}).registry_prefix == "ghcr.io/molecule-ai"
+
+
+def test_registry_prefix_respects_env() -> None:
+    assert ControllerSettings.from_env({"MOLECULE_IMAGE_REGISTRY": ECR}).registry_prefix == ECR
+
+
+def test_registry_prefix_empty_env_falls_back_to_default() -> None:
+    assert (
+        ControllerSettings.from_env({"MOLECULE_IMAGE_REGISTRY": ""}).registry_prefix == "ghcr.io/molecule-ai"
+    )
+
+
+def test_known_runtimes_are_the_go_provisioners_nine_in_alphabetical_order() -> None:
+    assert len(KNOWN_RUNTIMES) == 9
+    assert list(KNOWN_RUNTIMES) == sorted(KNOWN_RUNTIMES)
+    assert "codex" in KNOWN_RUNTIMES
+
+
+def test_image_platform_explicit_value_is_used() -> None:
+    assert (
+        ControllerSettings.from_env({"MOLECULE_IMAGE_PLATFORM": "linux/arm64"}).image_platform
+        == "linux/arm64"
+    )
+
+
+def test_image_platform_set_but_empty_means_no_preference() -> None:
+    assert ControllerSettings.from_env({"MOLECULE_IMAGE_PLATFORM": ""}).image_platform == ""
+
+
+def test_platform_url_network_and_instance_from_env() -> None:
+    s = ControllerSettings.from_env(
+        {"PLATFORM_URL": "http://platform:8080", "MOLECULE_NETWORK": "net2", "WC_INSTANCE": "prod-1"}
+    )
+    assert (s.platform_url, s.network, s.instance) == ("http://platform:8080", "net2", "prod-1")
+
+
+@pytest.mark.parametrize("instance", ["-x", "a b", "x" * 64, "x/y"])
+def test_instance_must_be_usable_as_a_label_value(instance: str) -> None:
+    with pytest.raises(ValueError, match="WC_INSTANCE"):
+        ControllerSettings.from_env({"WC_INSTANCE": instance})
+
+
+def test_tier_overrides_replace_the_defaults() -> None:
+    limits = tier_limits_from_env(
+        {"TIER3_MEMORY_MB": "8192", "TIER3_CPU_SHARES": "4096", "TIER2_MEMORY_MB": "+64"}
+    )
+    assert limits[3] == TierLimits(memory_mb=8192, cpu_shares=4096)
+    assert limits[2] == TierLimits(memory_mb=64, cpu_shares=1024)
+    assert limits[4] == TierLimits(memory_mb=4096, cpu_shares=4096)
+
+
+@pytest.mark.parametrize("raw", ["not-a-number", "0", "-5", "", " 5", "1_000", "1.5", str(2**63)])
+def test_tier_override_that_is_not_a_positive_int64_keeps_the_default(raw: str) -> None:
+    limits = tier_limits_from_env({"TIER2_MEMORY_MB": raw, "TIER4_CPU_SHARES": raw})
+    assert limits[2].memory_mb == 512
+    assert limits[4].cpu_shares == 4096
+
+
+def test_tier_one_has_no_override_variables() -> None:
+    assert 1 not in tier_limits_from_env({"TIER1_MEMORY_MB": "100"})
+
+
+def test_controller_numbers_are_read_from_wc_variables() -> None:
+    s = ControllerSettings.from_env(
+        {
+            "WC_RESYNC_SECONDS": "10",
+            "WC_DOCKER_TIMEOUT": "5",
+            "WC_DOCKER_CONCURRENCY": "8",
+            "WC_SWEEP_INTERVAL": "120",
+            "WC_SWEEP_GRACE": "0",
+            "WC_SWEEP_DRY_RUN": "true",
+            "WC_CRASHLOOP_RESTARTS": "3",
+            "WC_CRASHLOOP_WINDOW": "60",
+        }
+    )
+    assert (s.resync_seconds, s.docker_timeout_seconds, s.docker_concurrency) == (10, 5, 8)
+    assert (s.sweep_interval_seconds, s.sweep_grace_seconds, s.sweep_dry_run) == (120, 0, True)
+    assert (s.crashloop_restarts, s.crashloop_window_seconds) == (3, 60)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("WC_RESYNC_SECONDS", "soon"),
+        ("WC_RESYNC_SECONDS", "0"),
+        ("WC_DOCKER_TIMEOUT", "1.5"),
+        ("WC_DOCKER_CONCURRENCY", "0"),
+        ("WC_SWEEP_INTERVAL", "-1"),
+        ("WC_SWEEP_GRACE", "-1"),
+        ("WC_CRASHLOOP_RESTARTS", "many"),
+        ("WC_CRASHLOOP_WINDOW", "0"),
+        ("WC_SWEEP_DRY_RUN", "maybe"),
+    ],
+)
+def test_malformed_wc_variable_stops_start_up_with_its_name(name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        ControllerSettings.from_env({name: raw})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("YES", True), ("off", False), ("", False)])
+def test_sweep_dry_run_accepts_common_booleans(raw: str, expected: bool) -> None:
+    assert ControllerSettings.from_env({"WC_SWEEP_DRY_RUN": raw}).sweep_dry_run is expected
+
+
+def test_settings_are_immutable() -> None:
+    s = ControllerSettings.from_env({})
+    with pytest.raises(ValueError, match="frozen"):
+        s.network = "other"  # type: ignore[misc]
