@@ -39,3 +39,9 @@ def configure_logging(fmt: str, level: str) -> None:
     # kopf's per-object lines are useful; aiohttp's and urllib3's are noise at INFO.
     for noisy in ("aiohttp", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # kopf reports every watch event handled; the controller logs what it did instead.
+    logging.getLogger("kopf.objects").addFilter(_drop_event_handler_lines)
+
+
+def _drop_event_handler_lines(record: logging.LogRecord) -> bool:
+    return "'on_workspace_event' succeeded" not in record.getMessage()

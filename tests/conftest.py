@@ -21,6 +21,7 @@ from tests.support.stack import (
     ControlPlane,
     Registry,
     ensure_docker,
+    free_port,
     push_test_images,
     start_control_plane,
     start_registry,
@@ -97,13 +98,15 @@ def start_controller(
     control_plane: ControlPlane,
     docker_client: docker.DockerClient,
     installed: Kubectl,
+    registry: Registry,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., ControllerProcess]]:
     """Start `python -m controller` as its own process under the non-admin identity of deploy/'s RBAC.
 
     Each test gets its own controller instance label, so tests sharing the daemon never touch each
-    other's containers. Logs are attached to the report of a failing test.
+    other's containers. Images come from the session's open registry. Logs are attached to the report
+    of a failing test. Keyword arguments are extra environment variables (settings).
     """
     started: list[ControllerProcess] = []
     request.node.stash[_controllers_key] = started
@@ -114,7 +117,10 @@ def start_controller(
             env={
                 "KUBECONFIG": str(control_plane.controller_kubeconfig),
                 "WC_INSTANCE": instance,
+                "MOLECULE_IMAGE_REGISTRY": registry.prefix,
                 "WC_LOG_LEVEL": "DEBUG",
+                "WC_METRICS_PORT": str(free_port()),
+                "WC_LIVENESS": f"http://127.0.0.1:{free_port()}/healthz",
                 **env,
             },
             log_path=tmp_path / f"controller-{len(started)}.log",

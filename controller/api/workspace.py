@@ -472,12 +472,20 @@ class ContainerStatus(ApiModel):
     id: str | None = Field(default=None, max_length=128)
     image: str | None = Field(default=None, max_length=512)
     image_id: str | None = Field(default=None, alias="imageID", max_length=256)
+    image_digest: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The registry digest the image resolved to (repo@sha256:...).",
+    )
     state: str | None = Field(default=None, max_length=32)
     health: str | None = Field(default=None, max_length=32)
     started_at: str | None = Field(default=None, max_length=64)
     restart_count: int | None = Field(default=None, ge=0)
-    exit_code: int | None = None
-    oom_killed: bool | None = None
+    exit_code: int | None = Field(default=None, description="The last exit code of the agent process.")
+    oom_killed: bool | None = Field(
+        default=None, description="Whether the kernel killed it for memory (OOM)."
+    )
+    finished_at: str | None = Field(default=None, max_length=64)
     config_hash: str | None = Field(default=None, max_length=128)
 
 

@@ -63,6 +63,7 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     INVALID_CONFIG = "InvalidConfig"
     INVALID_AUTH_TOKEN = "InvalidAuthToken"
+    NAME_CONFLICT = "NameConflict"
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,12 @@ def plan_workspace(
         return PlanError(files.reason, files.message)
 
     owner = labelling.WorkspaceRef(uid=uid, namespace=namespace, name=name)
-    volume_labels = labelling.workspace_labels(settings.instance, uid, namespace, name)
+    volume_labels = {
+        **labelling.workspace_labels(settings.instance, uid, namespace, name),
+        # On the container too (so in the hash): a policy change recreates the container, keeping the
+        # label the orphan sweep reads true. Volume labels cannot change; the sweep reads the container's.
+        labelling.DELETION_POLICY_LABEL: spec.deletion_policy,
+    }
     uses_session = mounts.uses_session_volume(spec.runtime, tier)
     volumes = [VolumePlan(naming.config_volume_name(uid), volume_labels)]
     if mounts.uses_workspace_volume(mount.host_path, mount.access, tier):
@@ -199,7 +204,10 @@ def plan_workspace(
     return dataclasses.replace(
         unhashed,
         config_hash=config_hash,
-        labels=labelling.container_labels(settings.instance, uid, namespace, name, config_hash),
+        labels={
+            **labelling.container_labels(settings.instance, uid, namespace, name, config_hash),
+            labelling.DELETION_POLICY_LABEL: spec.deletion_policy,
+        },
     )
 
 

@@ -129,12 +129,14 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "id",
         "image",
         "imageID",
+        "imageDigest",
         "state",
         "health",
         "startedAt",
         "restartCount",
         "exitCode",
         "oomKilled",
+        "finishedAt",
         "configHash",
     }
     condition = status["properties"]["conditions"]["items"]

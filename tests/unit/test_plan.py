@@ -193,7 +193,6 @@ def test_spec_changes_that_need_a_new_container_change_the_hash(spec: dict[str, 
     "spec",
     [
         {"suspend": True},
-        {"deletionPolicy": "Retain"},
         {"imagePullPolicy": "Always"},
         {"imagePullSecrets": [{"name": "regcred"}]},
         {"session": {"resetRequestedAt": "r1"}},  # no session volume outside claude-code
@@ -201,6 +200,15 @@ def test_spec_changes_that_need_a_new_container_change_the_hash(spec: dict[str, 
 )
 def test_fields_that_do_not_change_the_container_keep_the_hash(spec: dict[str, Any]) -> None:
     assert make_plan(spec).config_hash == make_plan().config_hash
+
+
+def test_deletion_policy_is_labelled_on_container_and_volumes_and_hashed() -> None:
+    # The orphan sweep reads the policy from the container's label, so the label must follow the spec.
+    retain = make_plan({"deletionPolicy": "Retain"})
+    assert retain.labels["molecule.ai/deletion-policy"] == "Retain"
+    assert all(v.labels["molecule.ai/deletion-policy"] == "Retain" for v in retain.volumes)
+    assert make_plan().labels["molecule.ai/deletion-policy"] == "Delete"
+    assert retain.config_hash != make_plan().config_hash
 
 
 def test_pull_secrets_do_not_change_the_hash() -> None:

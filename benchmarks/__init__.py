@@ -1,0 +1,1 @@
+"""Benchmarks of the controller's Docker cost against raw Docker SDK calls (`make bench`)."""

@@ -1,0 +1,263 @@
+"""What went wrong when talking to Docker, as a small hierarchy the reconciler can act on.
+
+The SDK raises a mix of `docker.errors.*`, `requests.*`, `urllib3.*` and plain `OSError`s, and the
+daemon reports most problems only as text. `classify` turns any of them into one `DockerError`
+subclass, so the rest of the controller never parses error strings.
+
+Two lessons from the service this replaces shape the rules:
+
+- A daemon that cannot be reached, or that answers with a gateway/timeout error, says nothing about
+  whether a container is alive. Those errors are `DockerUnavailable` (transient), never "gone".
+- "not found" on its own proves nothing: `network X not found` is not a missing container. `NotFound`
+  is raised only for the daemon's precise "No such container/image/volume" messages.
+
+Every class carries `transient`: True when the same call may succeed later without anyone changing
+anything (retry with backoff); False when a human or a spec change is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar, Literal
+
+import requests
+import urllib3.exceptions
+
+__all__ = [
+    "Conflict",
+    "DockerError",
+    "DockerUnavailable",
+    "ImageNotFound",
+    "InUse",
+    "NotFound",
+    "RegistryAuthFailed",
+    "RegistryUnavailable",
+    "RemovalInProgress",
+    "classify",
+    "classify_message",
+    "classify_pull_error",
+]
+
+Resource = Literal["container", "image", "volume"]
+
+
+class DockerError(Exception):
+    """Any failure of a Docker call; used as is for errors no subclass describes.
+
+    `message` is the daemon's own explanation when there is one (not the SDK's URL-laden text);
+    `status_code` is the HTTP status the daemon answered with, or None when no answer came.
+    """
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r})"
+
+
+class DockerUnavailable(DockerError):
+    """The daemon did not answer, or answered that it is unhealthy. Says nothing about containers."""
+
+    transient = True
+
+
+class NotFound(DockerError):
+    """The daemon said precisely that this container, image or volume does not exist."""
+
+    def __init__(
+        self, message: str, status_code: int | None = None, resource: Resource = "container"
+    ) -> None:
+        super().__init__(message, status_code)
+        self.resource: Resource = resource
+
+
+class ImageNotFound(NotFound):
+    """The image is neither local nor in the registry (unknown repository, tag or platform)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message, status_code, resource="image")
+
+
+class RemovalInProgress(DockerError):
+    """Someone else is already removing this container: removers treat this as success."""
+
+    transient = True
+
+
+class InUse(DockerError):
+    """The object cannot be removed yet because something still uses it (a volume mounted by a container)."""
+
+    transient = True
+
+
+class Conflict(DockerError):
+    """HTTP 409 not covered above; on create this is a name conflict, so the caller adopts the container."""
+
+
+class RegistryAuthFailed(DockerError):
+    """The registry refused the credentials, or demanded some and none were given."""
+
+
+class RegistryUnavailable(DockerError):
+    """The daemon is fine but could not reach the registry, or the registry failed or rate-limited us."""
+
+    transient = True
+
+
+# Matched against the lower-cased daemon message. Order matters: the first rule that matches wins.
+_REMOVAL_IN_PROGRESS = ("already in progress",)
+_IN_USE = ("is in use", "has active endpoints", "is being used by")
+_AUTH = (
+    "unauthorized",
+    "no basic auth credentials",
+    "authentication required",
+    "pull access denied",
+    "access denied",
+    "requested access to the resource is denied",
+    "incorrect username or password",
+)
+_IMAGE_MISSING = (
+    "no such image",
+    "manifest unknown",
+    "name unknown",
+    "repository does not exist",
+    "does not match the specified platform",
+    "no matching manifest",
+    "not found: does not exist or no pull access",
+)
+_REGISTRY = ('get "http', 'head "http', 'post "http', "toomanyrequests", "/v2/")
+_DAEMON_UNHEALTHY = (
+    "cannot connect to the docker daemon",
+    "is the docker daemon running",
+    "context deadline exceeded",
+    "error while dialing",
+    "transport is closing",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "i/o timeout",
+)
+
+
+def classify_message(message: str, status_code: int | None = None) -> DockerError:
+    """Classify a daemon error message (and its HTTP status, when there was a response).
+
+    Also used for errors the daemon reports inside a 200 stream, such as a failed pull.
+    """
+    text = message.lower()
+    if "removal of container" in text and any(m in text for m in _REMOVAL_IN_PROGRESS):
+        return RemovalInProgress(message, status_code)
+    if status_code in (409, None) and any(m in text for m in _IN_USE):
+        return InUse(message, status_code)
+    if status_code == 401 or any(m in text for m in _AUTH) or _registry_denied(text):
+        return RegistryAuthFailed(message, status_code)
+    if any(m in text for m in _IMAGE_MISSING) or ("manifest for" in text and "not found" in text):
+        return ImageNotFound(message, status_code)
+    if "no such container" in text:
+        return NotFound(message, status_code, resource="container")
+    if "no such volume" in text:
+        return NotFound(message, status_code, resource="volume")
+    if any(m in text for m in _REGISTRY) and (
+        status_code is None or status_code >= 500 or status_code == 429
+    ):
+        return RegistryUnavailable(message, status_code)
+    if status_code == 409:
+        return Conflict(message, status_code)
+    if status_code in (502, 503, 504):
+        return DockerUnavailable(message, status_code)
+    if (status_code is None or status_code >= 500) and any(m in text for m in _DAEMON_UNHEALTHY):
+        return DockerUnavailable(message, status_code)
+    return DockerError(message, status_code)
+
+
+def _registry_denied(text: str) -> bool:
+    # Registries answer "denied: <reason>"; a runtime's "permission denied: unknown" is not about auth.
+    return text.startswith("denied:") or ": denied:" in text
+
+
+def classify_pull_error(message: str) -> DockerError:
+    """Classify an error the daemon reports inside a pull's progress stream (after a 200 answer).
+
+    The daemon was fine enough to stream; what failed was the registry side (a blob download, a
+    reset connection), so anything not more specific is `RegistryUnavailable`.
+    """
+    error = classify_message(message)
+    if type(error) in (DockerError, DockerUnavailable):
+        return RegistryUnavailable(message)
+    return error
+
+
+# Raised when no HTTP answer came at all: the socket is missing, refused, reset or silent.
+_NO_ANSWER: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    urllib3.exceptions.NewConnectionError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def classify(exc: BaseException) -> DockerError:
+    """Map any exception raised by a Docker SDK call to the `DockerError` subclass it means.
+
+    Pure: it only reads the exception (type, HTTP status, daemon explanation, and the chain of
+    causes, because the SDK wraps connection errors, e.g. while negotiating the API version).
+    """
+    if isinstance(exc, DockerError):
+        return exc
+    response = getattr(exc, "response", None)
+    if isinstance(exc, requests.exceptions.HTTPError) and response is not None:
+        return classify_message(_explanation(exc, response), _status(response))
+    for link in _chain(exc):
+        if isinstance(link, _NO_ANSWER) or (isinstance(link, OSError) and _is_socket_error(link)):
+            return DockerUnavailable(f"Docker daemon did not answer: {exc}")
+    return classify_message(str(exc) or type(exc).__name__)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and not any(link is s for s in seen) and len(seen) < 16:
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    # requests and urllib3 keep the underlying error in `.args` (e.g. ProtocolError(msg, OSError)).
+    for item in list(seen):
+        seen.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return seen
+
+
+def _is_socket_error(exc: OSError) -> bool:
+    # A unix socket path that does not exist surfaces as FileNotFoundError inside the SDK's errors.
+    return isinstance(exc, FileNotFoundError | ConnectionError | TimeoutError) or (
+        exc.errno is not None and exc.errno in _SOCKET_ERRNOS
+    )
+
+
+_SOCKET_ERRNOS = {104, 110, 111, 112, 113, 32}  # reset, timed out, refused, host down/unreachable, pipe
+
+
+def _explanation(exc: BaseException, response: object) -> str:
+    explanation = getattr(exc, "explanation", None)
+    if isinstance(explanation, str) and explanation:
+        return explanation
+    text = getattr(response, "text", None)
+    if isinstance(text, str) and text.strip():
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text.strip()
+        if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+            return str(parsed["message"])
+        return text.strip()
+    return str(exc)
+
+
+def _status(response: object) -> int | None:
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None

@@ -1,0 +1,126 @@
+"""Runs the synchronous Docker SDK off the event loop.
+
+docker-py blocks, and its thread safety is not documented, so every call runs in a dedicated thread
+pool, and each worker thread owns one `docker.DockerClient`. An asyncio semaphore of the same size
+keeps callers waiting on the loop rather than queueing unbounded work in the pool; a slot is given
+back only when the thread has really finished, even if the awaiting task was cancelled (a running
+SDK call cannot be interrupted, only bounded by the client's timeout).
+
+Every exception leaves here classified as a `DockerError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import docker
+
+from controller.docker.errors import DockerError, classify
+
+__all__ = ["ConnectionSettings", "SdkExecutor", "open_client"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach the daemon.
+
+    `base_url` None means the environment decides (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
+    as the docker CLI does). `api_version` None negotiates with the daemon on connect.
+    """
+
+    base_url: str | None = None
+    timeout: float = 30.0
+    api_version: str | None = None
+
+
+def open_client(settings: ConnectionSettings, timeout: float | None = None) -> Any:
+    """A new `docker.DockerClient` (blocking: it may ask the daemon for its API version)."""
+    version = settings.api_version or "auto"
+    seconds = settings.timeout if timeout is None else timeout
+    if settings.base_url:
+        return docker.DockerClient(base_url=settings.base_url, timeout=seconds, version=version)
+    return docker.from_env(timeout=seconds, version=version)
+
+
+class SdkExecutor:
+    """Runs `fn(api)` calls, where `api` is the calling thread's low-level `docker.APIClient`."""
+
+    def __init__(self, settings: ConnectionSettings, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.settings = settings
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="docker-call"
+        )
+        self._slots = asyncio.Semaphore(concurrency)
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+        self._closed = False
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(api, *args)` in a worker thread; raise a `DockerError` if it fails."""
+        if self._closed:
+            raise DockerError("the Docker adapter is closed")
+        loop = asyncio.get_running_loop()
+        await self._slots.acquire()
+        try:
+            future = self._pool.submit(self._run, fn, *args)
+        except RuntimeError as exc:  # the pool was shut down meanwhile
+            self._slots.release()
+            raise DockerError("the Docker adapter is closed") from exc
+        future.add_done_callback(lambda _: _release_from_thread(loop, self._slots))
+        return await asyncio.wrap_future(future)
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(self._api(), *args)
+        except DockerError:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def _api(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = open_client(self.settings)  # not cached on failure: the next call tries again
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client.api
+
+    def new_client(self, timeout: float | None = None) -> Any:
+        """A client owned by the caller (for long-lived streams that must not hold a pool worker)."""
+        try:
+            return open_client(self.settings, timeout)
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def close(self) -> None:
+        """Stop accepting calls, drop queued ones and close the worker clients."""
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # best effort at shutdown
+                log.debug("error closing a docker client", exc_info=True)
+
+
+def _release_from_thread(loop: asyncio.AbstractEventLoop, slots: asyncio.Semaphore) -> None:
+    # If the loop is closed, nobody waits for the slot any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(slots.release)

@@ -1,0 +1,228 @@
+"""Reading what a Workspace refers to in other Kubernetes objects into `ResolvedInputs`.
+
+Secrets and ConfigMaps named by spec.env, spec.config.fromConfigMaps, spec.authToken and
+spec.imagePullSecrets. A missing object or key is a `MissingInput` (reported as Stalled, and re-checked
+on every resync, so creating the Secret later heals the Workspace). Messages name objects and keys,
+never values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from controller.api.workspace import API_VERSION, AUTH_TOKEN_SECRET_SUFFIX, KIND, KeySelector, WorkspaceSpec
+from controller.core.conditions import Reason
+from controller.core.configfiles import new_auth_token
+from controller.core.plan import ResolvedInputs
+from controller.kube.client import ApiError, KubeClient
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "workspace-controller"
+TOKEN_KEY = "token"
+DOCKERCONFIGJSON = ".dockerconfigjson"
+
+
+@dataclass(frozen=True)
+class MissingInput:
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkspaceIdentity:
+    uid: str
+    namespace: str
+    name: str
+
+
+class _Missing(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _decode(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Missing(Reason.INVALID_CONFIG, "a Secret value is not valid base64") from exc
+
+
+class InputResolver:
+    """Resolves inputs with one GET per referenced object per pass (several references share it)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    async def resolve(
+        self, ws: WorkspaceIdentity, spec: WorkspaceSpec
+    ) -> tuple[ResolvedInputs, str] | MissingInput:
+        """The inputs and the name of the Secret holding the auth token; or what is missing."""
+        secrets: dict[str, dict[str, Any] | None] = {}
+        config_maps: dict[str, dict[str, Any] | None] = {}
+
+        async def secret(name: str) -> dict[str, Any] | None:
+            if name not in secrets:
+                secrets[name] = await self._kube.get_secret(ws.namespace, name)
+            return secrets[name]
+
+        async def config_map(name: str) -> dict[str, Any] | None:
+            if name not in config_maps:
+                config_maps[name] = await self._kube.get_configmap(ws.namespace, name)
+            return config_maps[name]
+
+        async def key_value(ref: KeySelector, kind: str, where: str) -> str | None:
+            if kind == "Secret":
+                obj = await secret(ref.name)
+                data = (obj or {}).get("data") or {}
+                raw = data.get(ref.key)
+                value = None if raw is None else _decode(raw).decode("utf-8", errors="replace")
+                reason = Reason.SECRET_NOT_FOUND
+            else:
+                obj = await config_map(ref.name)
+                value = ((obj or {}).get("data") or {}).get(ref.key)
+                reason = Reason.CONFIG_MAP_NOT_FOUND
+            if value is not None:
+                return str(value)
+            if ref.optional:
+                return None
+            if obj is None:
+                raise _Missing(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
+            raise _Missing(reason, f"{kind} {ws.namespace}/{ref.name} has no key {ref.key!r} ({where})")
+
+        try:
+            env: list[tuple[str, str]] = []
+            for var in spec.env:
+                if var.value_from is None:
+                    env.append((var.name, var.value or ""))
+                    continue
+                source = var.value_from
+                where = f"spec.env {var.name}"
+                if source.secret_key_ref is not None:
+                    value = await key_value(source.secret_key_ref, "Secret", where)
+                else:
+                    assert source.config_map_key_ref is not None  # the schema requires exactly one
+                    value = await key_value(source.config_map_key_ref, "ConfigMap", where)
+                if value is not None:
+                    env.append((var.name, value))
+
+            maps: list[dict[str, str | bytes]] = []
+            for source_map in spec.config.from_config_maps:
+                obj = await config_map(source_map.name)
+                if obj is None:
+                    if source_map.optional:
+                        continue
+                    raise _Missing(
+                        Reason.CONFIG_MAP_NOT_FOUND,
+                        f"ConfigMap {ws.namespace}/{source_map.name} (spec.config.fromConfigMaps) not found",
+                    )
+                files: dict[str, str | bytes] = dict(obj.get("data") or {})
+                for key, raw in (obj.get("binaryData") or {}).items():
+                    files[key] = _decode(raw)
+                maps.append(files)
+
+            pull: list[dict[str, Any]] = []
+            for ref in spec.image_pull_secrets:
+                obj = await secret(ref.name)
+                if obj is None:
+                    raise _Missing(
+                        Reason.SECRET_NOT_FOUND,
+                        f"Secret {ws.namespace}/{ref.name} (spec.imagePullSecrets) not found",
+                    )
+                raw = (obj.get("data") or {}).get(DOCKERCONFIGJSON)
+                if raw is None:
+                    raise _Missing(
+                        Reason.INVALID_CONFIG,
+                        f"Secret {ws.namespace}/{ref.name} (spec.imagePullSecrets) "
+                        f"has no {DOCKERCONFIGJSON} key",
+                    )
+                try:
+                    pull.append(json.loads(_decode(raw)))
+                except ValueError as exc:
+                    raise _Missing(
+                        Reason.INVALID_CONFIG,
+                        f"Secret {ws.namespace}/{ref.name}: {DOCKERCONFIGJSON} is not valid JSON",
+                    ) from exc
+
+            token, token_secret = await self._auth_token(ws, spec, secret)
+        except _Missing as missing:
+            return MissingInput(missing.reason, missing.message)
+
+        resolved = ResolvedInputs(
+            env=tuple(env), config_maps=tuple(maps), auth_token=token, pull_secrets=tuple(pull)
+        )
+        return resolved, token_secret
+
+    async def _auth_token(self, ws: WorkspaceIdentity, spec: WorkspaceSpec, secret: Any) -> tuple[str, str]:
+        if spec.auth_token is not None and spec.auth_token.secret_ref is not None:
+            ref = spec.auth_token.secret_ref
+            obj = await secret(ref.name)
+            raw = ((obj or {}).get("data") or {}).get(ref.key)
+            if obj is None:
+                raise _Missing(
+                    Reason.SECRET_NOT_FOUND, f"Secret {ws.namespace}/{ref.name} (spec.authToken) not found"
+                )
+            if raw is None:
+                raise _Missing(
+                    Reason.SECRET_NOT_FOUND,
+                    f"Secret {ws.namespace}/{ref.name} has no key {ref.key!r} (spec.authToken)",
+                )
+            return _decode(raw).decode("utf-8", errors="replace").strip(), ref.name
+
+        name = f"{ws.name}{AUTH_TOKEN_SECRET_SUFFIX}"
+        obj = await secret(name)
+        if obj is None:
+            obj = await self._create_token_secret(ws, name)
+        owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY and not any(o.get("uid") == ws.uid for o in owners):
+            raise _Missing(
+                Reason.INVALID_AUTH_TOKEN,
+                f"Secret {ws.namespace}/{name} exists but was not made by this controller; "
+                "delete it, or name it in spec.authToken.secretRef",
+            )
+        raw = (obj.get("data") or {}).get(TOKEN_KEY)
+        if raw is None:
+            raise _Missing(
+                Reason.INVALID_AUTH_TOKEN, f"Secret {ws.namespace}/{name} has no key {TOKEN_KEY!r}"
+            )
+        return _decode(raw).decode("utf-8", errors="replace").strip(), name
+
+    async def _create_token_secret(self, ws: WorkspaceIdentity, name: str) -> dict[str, Any]:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": ws.namespace,
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY, "molecule.ai/workspace-name": ws.name},
+                # Garbage-collected with the Workspace in clusters that run kube-controller-manager.
+                "ownerReferences": [
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": KIND,
+                        "name": ws.name,
+                        "uid": ws.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "data": {TOKEN_KEY: base64.b64encode(new_auth_token().encode()).decode()},
+        }
+        try:
+            return await self._kube.create_secret(ws.namespace, body)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            # Created concurrently (a previous pass whose answer was lost): use what is there.
+            existing = await self._kube.get_secret(ws.namespace, name)
+            if existing is None:
+                raise
+            return existing

@@ -1,0 +1,89 @@
+"""Batched observation of this controller's containers.
+
+One `list` of the instance's containers per resync serves every Workspace. A Workspace's reconcile
+inspects its container only when the list shows something the last inspect did not (another id, state
+or health), when a Docker event named it, or when this controller changed it since the list was taken.
+A steady, healthy fleet therefore costs one Docker call per resync in all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.core import labels
+from controller.docker.adapter import DockerAdapter
+from controller.docker.errors import DockerUnavailable
+from controller.docker.observed import ObservedContainer
+
+
+def _fingerprint(container: ObservedContainer) -> tuple[str, str, str | None, str | None]:
+    return (container.id, container.state, container.health, labels.read_config_hash(container.labels))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    by_name: Mapping[str, ObservedContainer]
+    taken_at: float
+
+
+class Observer:
+    def __init__(self, docker: DockerAdapter, instance: str) -> None:
+        self._docker = docker
+        self._filter = {labels.MANAGED_LABEL: labels.MANAGED_VALUE, labels.INSTANCE_LABEL: instance}
+        self._snapshot: Snapshot | None = None
+        self._snapshot_error: Exception | None = None
+        self._details: dict[str, ObservedContainer] = {}
+        self._changed_at: dict[str, float] = {}
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    async def refresh(self) -> Snapshot:
+        """List this instance's containers (one Docker call). Failures are remembered for `observe`."""
+        try:
+            containers = await self._docker.list_containers(self._filter)
+        except Exception as exc:
+            self._snapshot, self._snapshot_error = None, exc
+            raise
+        snapshot = Snapshot({c.name: c for c in containers}, time.monotonic())
+        self._snapshot, self._snapshot_error = snapshot, None
+        return snapshot
+
+    def touched(self, name: str) -> None:
+        """This controller just changed the container: the current list no longer speaks for it."""
+        self._changed_at[name] = time.monotonic()
+        self._details.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        self._details.pop(name, None)
+        self._changed_at.pop(name, None)
+
+    async def observe(self, name: str, *, fresh: bool = False) -> ObservedContainer | None:
+        """The container named `name` with full detail, or None when it does not exist."""
+        snapshot = self._snapshot
+        if snapshot is None and self._snapshot_error is not None and not fresh:
+            # The last list failed: say so rather than guess from older data.
+            raise DockerUnavailable(f"listing containers failed: {self._snapshot_error}")
+        stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
+        if fresh or stale:
+            return await self._inspect(name)
+        assert snapshot is not None
+        listed = snapshot.by_name.get(name)
+        if listed is None:
+            self._details.pop(name, None)
+            return None
+        known = self._details.get(name)
+        if known is not None and _fingerprint(known) == _fingerprint(listed):
+            return known
+        return await self._inspect(name)
+
+    async def _inspect(self, name: str) -> ObservedContainer | None:
+        container = await self._docker.inspect_container(name)
+        if container is None:
+            self._details.pop(name, None)
+        else:
+            self._details[name] = container
+        return container

@@ -1,0 +1,136 @@
+"""The label-gated orphan sweep: removes this instance's containers (and their Delete-policy volumes)
+whose Workspace no longer exists, e.g. after a Workspace was deleted while the controller was down and
+its finalizer was removed by hand.
+
+A pass removes nothing when it cannot see the whole picture: the Workspace list must be read completely
+and Docker must answer. Containers are listed before Workspaces, so a container created for a new
+Workspace is always covered by the Workspace list that follows (and by the creation grace besides).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller import metrics
+from controller.core import labels
+from controller.core.sweep import Candidate, SweepPlan, plan_sweep
+from controller.docker.adapter import DockerAdapter
+from controller.docker.errors import DockerError
+from controller.kube.client import ApiError, KubeClient
+from controller.settings import ControllerSettings
+
+log = logging.getLogger(__name__)
+
+FIRST_PASS_DELAY = 5.0
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    outcome: str  # completed | dry_run | skipped
+    plan: SweepPlan | None = None
+    removed_containers: tuple[str, ...] = ()
+    removed_volumes: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    why_skipped: str = ""
+
+
+class OrphanSweeper:
+    def __init__(
+        self,
+        *,
+        docker: DockerAdapter,
+        kube: KubeClient,
+        settings: ControllerSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._docker = docker
+        self._kube = kube
+        self._settings = settings
+        self._clock = clock
+
+    async def run_forever(self) -> None:
+        await asyncio.sleep(min(FIRST_PASS_DELAY, self._settings.sweep_interval_seconds))
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("orphan sweep pass failed")
+            await asyncio.sleep(self._settings.sweep_interval_seconds)
+
+    async def sweep_once(self) -> SweepReport:
+        owned = {labels.MANAGED_LABEL: labels.MANAGED_VALUE, labels.INSTANCE_LABEL: self._settings.instance}
+        try:
+            if not await self._docker.ping():
+                return self._skip("Docker is not answering")
+            containers = await self._docker.list_containers(owned)
+            volumes = await self._docker.list_volumes(owned)
+        except DockerError as exc:
+            return self._skip(f"listing Docker objects failed: {exc}")
+        try:
+            workspaces = await self._kube.list_workspaces()
+        except ApiError as exc:
+            return self._skip(f"the Workspace list could not be read completely: {exc}")
+        live = {str((w.get("metadata") or {}).get("uid")) for w in workspaces}
+
+        plan = plan_sweep(
+            [Candidate(c.name, c.labels, c.created, c.id) for c in containers],
+            [Candidate(v.name, v.labels, v.created) for v in volumes],
+            instance=self._settings.instance,
+            live_uids=live,
+            now=self._clock(),
+            grace=self._settings.sweep_grace_seconds,
+        )
+        for skip in plan.skipped:
+            metrics.SWEEP_SKIPPED.labels(skip.reason).inc()
+        if self._settings.sweep_dry_run:
+            metrics.SWEEP_PASSES.labels("dry_run").inc()
+            log.info(
+                "orphan sweep (dry run): would remove containers %s and volumes %s; skipped %s",
+                [c.name for c in plan.containers] or "none",
+                [v.name for v in plan.volumes] or "none",
+                [f"{s.name} ({s.reason})" for s in plan.skipped] or "none",
+            )
+            return SweepReport("dry_run", plan)
+
+        removed_containers: list[str] = []
+        removed_volumes: list[str] = []
+        failed: list[str] = []
+        for container in plan.containers:
+            try:
+                await self._docker.remove_container(container.id or container.name)
+                removed_containers.append(container.name)
+                metrics.SWEEP_REMOVED.labels("container").inc()
+            except DockerError as exc:
+                failed.append(container.name)
+                log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
+        for volume in plan.volumes:
+            try:
+                await self._docker.remove_volume(volume.name)
+                removed_volumes.append(volume.name)
+                metrics.SWEEP_REMOVED.labels("volume").inc()
+            except DockerError as exc:
+                failed.append(volume.name)
+                log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
+        metrics.SWEEP_PASSES.labels("completed").inc()
+        if removed_containers or removed_volumes or failed or plan.skipped:
+            log.info(
+                "orphan sweep: removed containers %s, volumes %s; failed %s; skipped %s",
+                removed_containers or "none",
+                removed_volumes or "none",
+                failed or "none",
+                [f"{s.name} ({s.reason})" for s in plan.skipped] or "none",
+            )
+        return SweepReport(
+            "completed", plan, tuple(removed_containers), tuple(removed_volumes), tuple(failed)
+        )
+
+    def _skip(self, why: str) -> SweepReport:
+        metrics.SWEEP_PASSES.labels("skipped").inc()
+        log.warning("orphan sweep pass skipped, nothing removed: %s", why)
+        return SweepReport("skipped", why_skipped=why)

@@ -1,0 +1,141 @@
+"""Image presence, pulls and digests, against the two real registries of the session."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import urllib.request
+from typing import Any
+
+import docker.errors
+import pytest
+
+from controller.docker.adapter import DockerAdapter
+from controller.docker.errors import ImageNotFound, RegistryAuthFailed, RegistryUnavailable
+from controller.docker.image_refs import split_reference
+from tests.integration.stack import Registries, free_port
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+
+
+def registry_digest(ref: str, basic_auth: tuple[str, str] | None = None) -> str:
+    """What the registry itself says the ref's manifest digest is (independent of the engine)."""
+    repository, tag = split_reference(ref)
+    host, _, name = repository.partition("/")
+    request = urllib.request.Request(f"http://{host}/v2/{name}/manifests/{tag}", method="HEAD")
+    request.add_header("Accept", MANIFEST_TYPES)
+    if basic_auth:
+        token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        digest: str = response.headers["Docker-Content-Digest"]
+        return digest
+
+
+def forget_locally(docker_engine: Any, ref: str) -> str:
+    """Untag `ref` in the engine (keeping the image) so only a real pull can bring it back; return its ID."""
+    image_id: str = docker_engine.inspect_image(ref)["Id"]
+    docker_engine.remove_image(ref, noprune=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_engine.inspect_image(ref)
+    return image_id
+
+
+async def test_pull_from_an_open_registry(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.plain, "crewai")
+    expected_id = forget_locally(docker_engine, ref)
+    assert await adapter.image_present(ref) is None
+    assert await adapter.image_digest(ref) is None
+
+    image_id = await adapter.pull_image(ref, platform="linux/amd64")
+
+    assert image_id == expected_id
+    assert await adapter.image_present(ref) == expected_id
+    digest = await adapter.image_digest(ref)
+    assert digest is not None
+    assert digest == await asyncio.to_thread(registry_digest, ref)
+
+
+async def test_pull_from_an_auth_registry_with_credentials(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.auth, "hermes")
+    expected_id = forget_locally(docker_engine, ref)
+
+    credentials = {"username": registries.username, "password": registries.password}
+    image_id = await adapter.pull_image(ref, auth=credentials)
+
+    assert image_id == expected_id
+    creds = (registries.username, registries.password)
+    assert await adapter.image_digest(ref) == await asyncio.to_thread(registry_digest, ref, creds)
+
+
+async def test_pull_with_config_file_style_auth(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.auth, "codex")
+    expected_id = forget_locally(docker_engine, ref)
+    encoded = base64.b64encode(f"{registries.username}:{registries.password}".encode()).decode()
+
+    assert await adapter.pull_image(ref, auth={"auth": encoded}) == expected_id
+
+
+async def test_pull_from_an_auth_registry_without_credentials_is_an_auth_failure(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.auth, "openclaw")
+    forget_locally(docker_engine, ref)
+    with pytest.raises(RegistryAuthFailed) as caught:
+        await adapter.pull_image(ref)
+    assert not caught.value.transient
+    assert await adapter.image_present(ref) is None
+
+
+async def test_pull_with_a_wrong_password_is_an_auth_failure(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.auth, "autogen")
+    forget_locally(docker_engine, ref)
+    with pytest.raises(RegistryAuthFailed):
+        await adapter.pull_image(ref, auth={"username": registries.username, "password": "wrong"})
+    assert await adapter.image_present(ref) is None
+
+
+async def test_unusable_credentials_are_an_auth_failure_before_any_pull(
+    adapter: DockerAdapter, registries: Registries
+) -> None:
+    with pytest.raises(RegistryAuthFailed):
+        await adapter.pull_image(registries.ref(registries.auth, "autogen"), auth={"auth": "not base64!"})
+
+
+@pytest.mark.parametrize(
+    ("runtime", "tag"),
+    [("langgraph", "no-such-tag"), ("no-such-runtime", "latest")],
+)
+async def test_pull_of_a_missing_tag_or_repository_is_image_not_found(
+    adapter: DockerAdapter, registries: Registries, runtime: str, tag: str
+) -> None:
+    with pytest.raises(ImageNotFound) as caught:
+        await adapter.pull_image(registries.ref(registries.plain, runtime, tag))
+    assert caught.value.resource == "image"
+
+
+async def test_pull_from_a_registry_nobody_runs_is_transient(adapter: DockerAdapter) -> None:
+    with pytest.raises(RegistryUnavailable) as caught:
+        await adapter.pull_image(f"127.0.0.1:{free_port()}/molecule-ai/workspace-template-langgraph:latest")
+    assert caught.value.transient
+    # The daemon itself is fine.
+    assert await adapter.ping()
+
+
+async def test_image_present_of_an_unknown_image_is_none(adapter: DockerAdapter) -> None:
+    assert await adapter.image_present("127.0.0.1:1/nobody/nothing:never") is None

@@ -1,0 +1,128 @@
+"""Volumes and networks through the adapter, against the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from controller.docker.adapter import DockerAdapter
+from controller.docker.errors import InUse
+from tests.integration.stack import Registries, Scope
+
+
+async def test_ensure_volume_creates_it_with_our_labels_and_is_idempotent(
+    adapter: DockerAdapter, scope: Scope, docker_engine: Any
+) -> None:
+    name = scope.name("configs")
+    created = await adapter.ensure_volume(name, scope.labels)
+    again = await adapter.ensure_volume(name, scope.labels)
+
+    assert created.name == again.name == name
+    assert created.carries(scope.labels)
+    assert again.carries(scope.labels)
+    assert docker_engine.inspect_volume(name)["Labels"] == scope.labels
+    assert [v.name for v in await adapter.list_volumes(scope.labels)] == [name]
+
+
+async def test_a_volume_that_exists_without_our_labels_is_reported_not_adopted(
+    adapter: DockerAdapter, scope: Scope, docker_engine: Any
+) -> None:
+    # What a bind mount does when it meets a missing named volume (seed bug B6).
+    name = scope.name("implicit")
+    docker_engine.create_volume(name)
+
+    volume = await adapter.ensure_volume(name, scope.labels)
+
+    assert volume.name == name
+    assert dict(volume.labels) == {}
+    assert not volume.carries(scope.labels)
+    assert docker_engine.inspect_volume(name)["Labels"] in (None, {})
+    assert await adapter.list_volumes(scope.labels) == []
+
+
+async def test_removing_a_missing_volume_succeeds(adapter: DockerAdapter, scope: Scope) -> None:
+    await adapter.remove_volume(scope.name("never-created"))
+
+
+async def test_removing_a_volume_in_use_is_a_transient_in_use_error(
+    adapter: DockerAdapter, registries: Registries, scope: Scope, docker_engine: Any
+) -> None:
+    name = scope.name("busy")
+    await adapter.ensure_volume(name, scope.labels)
+    container_id = await adapter.create_container(
+        scope.name("user"),
+        {"image": registries.ref(registries.plain, "langgraph"), "labels": scope.labels},
+        {"binds": {name: {"bind": "/configs", "mode": "rw"}}},
+    )
+
+    with pytest.raises(InUse) as caught:
+        await adapter.remove_volume(name)
+    assert caught.value.transient
+    assert docker_engine.inspect_volume(name)["Name"] == name
+
+    await adapter.remove_container(container_id)
+    await adapter.remove_volume(name)
+    assert await adapter.list_volumes(scope.labels) == []
+
+
+async def test_list_volumes_requires_a_label_selector(adapter: DockerAdapter) -> None:
+    with pytest.raises(ValueError, match="label selector"):
+        await adapter.list_volumes({})
+
+
+def networks_named(docker_engine: Any, name: str) -> list[dict[str, Any]]:
+    return [n for n in docker_engine.networks(names=[name]) if n["Name"] == name]
+
+
+async def test_ensure_network_creates_one_bridge_and_is_idempotent(
+    adapter: DockerAdapter, scope: Scope, docker_engine: Any
+) -> None:
+    name = scope.name("net")
+    first = await adapter.ensure_network(name)
+    second = await adapter.ensure_network(name)
+
+    assert first == second
+    [network] = networks_named(docker_engine, name)
+    assert network["Id"] == first
+    assert network["Driver"] == "bridge"
+
+
+async def test_ensure_network_matches_the_exact_name_not_a_substring(
+    adapter: DockerAdapter, scope: Scope, docker_engine: Any
+) -> None:
+    longer = docker_engine.create_network(scope.name("net-longer"), driver="bridge")["Id"]
+    network_id = await adapter.ensure_network(scope.name("net"))
+    assert network_id != longer
+    assert [n["Id"] for n in networks_named(docker_engine, scope.name("net"))] == [network_id]
+
+
+async def test_concurrent_ensure_network_from_several_controllers_leaves_one_network(
+    scope: Scope, docker_engine: Any
+) -> None:
+    # Separate adapters share no lock, like separate controller processes; the engine's own
+    # duplicate check is racy (observed: 8 concurrent creates can leave 7 networks of one name).
+    name = scope.name("raced")
+    adapters = [DockerAdapter(concurrency=1) for _ in range(6)]
+    try:
+        returned = await asyncio.gather(*(a.ensure_network(name) for a in adapters))
+        settled = await adapters[0].ensure_network(name)
+    finally:
+        await asyncio.gather(*(a.close() for a in adapters))
+
+    remaining = networks_named(docker_engine, name)
+    assert [n["Id"] for n in remaining] == [settled]
+    assert settled in returned
+
+
+async def test_ensure_network_collapses_existing_unused_duplicates(
+    adapter: DockerAdapter, scope: Scope, docker_engine: Any
+) -> None:
+    name = scope.name("dups")
+    oldest = docker_engine.create_network(name, driver="bridge")["Id"]
+    docker_engine.create_network(name, driver="bridge")  # without check_duplicate the engine allows it
+    assert len(networks_named(docker_engine, name)) == 2
+
+    assert await adapter.ensure_network(name) == oldest
+    assert [n["Id"] for n in networks_named(docker_engine, name)] == [oldest]
