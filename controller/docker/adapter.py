@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import docker.auth
@@ -51,10 +51,13 @@ from controller.docker.observed import (
     parse_volume,
 )
 from controller.docker.registry_auth import InvalidRegistryAuth, pull_auth_config
+from controller.metrics import DOCKER_CALL_TIME, DOCKER_CALLS
 
 __all__ = ["DockerAdapter"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PULL_SILENCE_LIMIT = 120.0
 """A pull that reports no progress for this long is stuck (the daemon streams progress while it works)."""
@@ -95,12 +98,25 @@ class DockerAdapter:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def _call(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        """One Docker API call, counted and timed for the metrics (the benchmarks read them too)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._executor.call(fn, *args)
+        except DockerError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            DOCKER_CALLS.labels(operation, outcome).inc()
+            DOCKER_CALL_TIME.labels(operation).observe(time.perf_counter() - started)
+
     # -- daemon ------------------------------------------------------------------------------------
 
     async def ping(self) -> bool:
         """True when the daemon answers; False (logged) when it does not."""
         try:
-            await self._executor.call(lambda api: api.ping())
+            await self._call("ping", lambda api: api.ping())
         except DockerError as exc:
             log.warning("docker daemon does not answer: %s", exc)
             return False
@@ -111,14 +127,14 @@ class DockerAdapter:
     async def list_containers(self, labels: Mapping[str, str]) -> list[ObservedContainer]:
         """All containers (any state) carrying every one of `labels`, in one list call."""
         filters = {"label": _label_filters(labels)}
-        entries = await self._executor.call(lambda api: api.containers(all=True, filters=filters))
+        entries = await self._call("list_containers", lambda api: api.containers(all=True, filters=filters))
         port = self._agent_port
         return [parse_container_list_entry(e, port) for e in _dicts(entries)]
 
     async def inspect_container(self, name_or_id: str) -> ObservedContainer | None:
         """Everything Docker knows about one container; None when there is no such container."""
         try:
-            data = await self._executor.call(lambda api: api.inspect_container(name_or_id))
+            data = await self._call("inspect_container", lambda api: api.inspect_container(name_or_id))
         except NotFound as exc:
             if exc.resource == "container":
                 return None
@@ -163,7 +179,7 @@ class DockerAdapter:
                 log.warning("docker create %s: %s", name, warning)
             return str(result["Id"])
 
-        return await self._executor.call(create)
+        return await self._call("create_container", create)
 
     async def put_files(self, container_id: str, path: str, tar_bytes: bytes) -> None:
         """Unpack a tar archive at `path` inside the container (modes and owners as in the archive).
@@ -171,12 +187,12 @@ class DockerAdapter:
         Works on a created, not yet started container, including into a volume mounted there and
         with a read-only root filesystem: config files and secrets land before the agent starts.
         """
-        ok = await self._executor.call(lambda api: api.put_archive(container_id, path, tar_bytes))
+        ok = await self._call("put_files", lambda api: api.put_archive(container_id, path, tar_bytes))
         if not ok:
             raise DockerError(f"copying files to {container_id}:{path} was refused")
 
     async def start_container(self, container_id: str) -> None:
-        await self._executor.call(lambda api: api.start(container_id))
+        await self._call("start_container", lambda api: api.start(container_id))
 
     async def stop_container(self, container_id: str, timeout: float) -> None:  # noqa: ASYNC109
         """Stop gracefully (SIGTERM), killing after `timeout` seconds of grace.
@@ -184,7 +200,7 @@ class DockerAdapter:
         `timeout` is Docker's grace period, not a limit on this call. Raises `NotFound` if there is
         no such container; stopping a stopped container is a no-op.
         """
-        await self._executor.call(lambda api: api.stop(container_id, timeout=max(0, round(timeout))))
+        await self._call("stop_container", lambda api: api.stop(container_id, timeout=max(0, round(timeout))))
 
     async def remove_container(self, container_id: str) -> None:
         """Force-remove (a running container too, so a restart policy cannot respawn it).
@@ -193,7 +209,9 @@ class DockerAdapter:
         volumes go with the container; named volumes never do.
         """
         try:
-            await self._executor.call(lambda api: api.remove_container(container_id, v=True, force=True))
+            await self._call(
+                "remove_container", lambda api: api.remove_container(container_id, v=True, force=True)
+            )
         except NotFound as exc:
             if exc.resource != "container":
                 raise
@@ -204,7 +222,7 @@ class DockerAdapter:
 
     async def list_volumes(self, labels: Mapping[str, str]) -> list[ObservedVolume]:
         filters = {"label": _label_filters(labels)}
-        result = await self._executor.call(lambda api: api.volumes(filters=filters))
+        result = await self._call("list_volumes", lambda api: api.volumes(filters=filters))
         volumes = result.get("Volumes") if isinstance(result, dict) else None
         return [parse_volume(v) for v in _dicts(volumes)]
 
@@ -215,8 +233,8 @@ class DockerAdapter:
         (or implicitly by a bind) comes back without ours: check `result.carries(labels)` before
         treating it as ours to delete.
         """
-        data = await self._executor.call(
-            lambda api: api.create_volume(name=name, driver="local", labels=dict(labels))
+        data = await self._call(
+            "ensure_volume", lambda api: api.create_volume(name=name, driver="local", labels=dict(labels))
         )
         volume = parse_volume(data if isinstance(data, dict) else {"Name": name})
         if not volume.carries(labels):
@@ -237,7 +255,7 @@ class DockerAdapter:
             _raise_for_status(response)
 
         try:
-            await self._executor.call(remove)
+            await self._call("remove_volume", remove)
         except NotFound as exc:
             if exc.resource != "volume":
                 raise
@@ -254,7 +272,7 @@ class DockerAdapter:
         """
         lock = self._network_locks.setdefault(name, asyncio.Lock())
         async with lock:
-            return await self._executor.call(_ensure_network, name)
+            return await self._call("ensure_network", _ensure_network, name)
 
     # -- images ------------------------------------------------------------------------------------
 
@@ -281,13 +299,13 @@ class DockerAdapter:
             auth_config = pull_auth_config(auth)
         except InvalidRegistryAuth as exc:
             raise RegistryAuthFailed(str(exc)) from exc
-        return await self._executor.call(
-            _pull, ref, platform, auth_config, self._settings.timeout, self._pull_timeout
+        return await self._call(
+            "pull_image", _pull, ref, platform, auth_config, self._settings.timeout, self._pull_timeout
         )
 
     async def _inspect_image(self, ref: str) -> dict[str, Any] | None:
         try:
-            data = await self._executor.call(lambda api: api.inspect_image(ref))
+            data = await self._call("inspect_image", lambda api: api.inspect_image(ref))
         except ImageNotFound:
             return None
         return data if isinstance(data, dict) else None

@@ -81,7 +81,6 @@ start() {
   etcd_port=${WC_ETCD_PORT:-$(free_port)}
   etcd_peer=$(free_port)
   api_port=${WC_APISERVER_PORT:-$(free_port)}
-  rm -rf "$s/etcd-data"
   setsid "$bindir/etcd" --name local --data-dir "$s/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
