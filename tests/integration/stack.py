@@ -1,29 +1,11 @@
-"""The real stack the integration tests run against, started through the project's hack/ scripts."""
+"""How the integration tests address the session's registries, and per-test names and cleanup."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKER_SH = ROOT / "hack" / "stack" / "docker.sh"
-REGISTRY_SH = ROOT / "hack" / "stack" / "registry.sh"
-BUILD_SH = ROOT / "hack" / "test-image" / "build.sh"
 IMAGE_PREFIX = "molecule-ai/workspace-template"
-RUNTIMES = (
-    "autogen",
-    "claude-code",
-    "codex",
-    "crewai",
-    "deepagents",
-    "gemini-cli",
-    "hermes",
-    "langgraph",
-    "openclaw",
-)
 SCOPE_LABEL = "workspace-controller.test/scope"
 
 
@@ -49,29 +31,6 @@ class Scope:
 
     def name(self, suffix: str) -> str:
         return f"{self.prefix}{suffix}"
-
-
-def start_registry(name: str, env: dict[str, str], started: list[str], creds: str | None = None) -> str:
-    last_error = ""
-    for _ in range(3):  # a free port can be taken between picking and binding it
-        args = ["bash", str(REGISTRY_SH), "start", name, str(free_port())] + ([creds] if creds else [])
-        result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-        if result.returncode == 0:
-            started.append(name)
-            return result.stdout.strip().splitlines()[-1]
-        last_error = result.stderr
-    raise RuntimeError(f"registry {name} did not start: {last_error}")
-
-
-def push_test_image(registry: str, env: dict[str, str]) -> None:
-    subprocess.run(["bash", str(BUILD_SH), registry], env=env, check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def remove_everything_named(api: Any, prefix: str) -> None:

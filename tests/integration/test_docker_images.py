@@ -13,7 +13,8 @@ import pytest
 from controller.docker.adapter import DockerAdapter
 from controller.docker.errors import ImageNotFound, RegistryAuthFailed, RegistryUnavailable
 from controller.docker.image_refs import split_reference
-from tests.integration.stack import Registries, free_port
+from tests.integration.stack import Registries
+from tests.support.stack import free_port
 
 MANIFEST_TYPES = ", ".join(
     (
