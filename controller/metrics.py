@@ -43,8 +43,8 @@ WORKSPACE_READY = Gauge(
 )
 WORKSPACE_STALLED = Gauge(
     "workspace_controller_workspace_stalled",
-    "1 while the Workspace's Stalled condition is True, with its reason.",
-    ["namespace", "name", "reason"],
+    "1 while the Workspace's Stalled condition is True (its reason is in the status), else 0.",
+    ["namespace", "name"],
 )
 DOCKER_CALLS = Counter(
     "workspace_controller_docker_calls_total",
@@ -71,6 +71,12 @@ SWEEP_SKIPPED = Counter(
     "workspace_controller_sweep_skipped_total",
     "Orphan candidates the sweep left alone, by reason.",
     ["reason"],
+)
+SWEEP_ORPHANS = Gauge(
+    "workspace_controller_sweep_orphans",
+    "Orphans the last sweep pass that could see everything found, by kind (container|volume): removed, "
+    "or in dry-run mode only reported.",
+    ["kind"],
 )
 SWEEP_PASSES = Counter(
     "workspace_controller_sweep_passes_total",

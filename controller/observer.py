@@ -4,17 +4,24 @@ One `list` of the instance's containers per resync serves every Workspace. A Wor
 inspects its container only when the list shows something the last inspect did not (another id, state
 or health), when a Docker event named it, or when this controller changed it since the list was taken.
 A steady, healthy fleet therefore costs one Docker call per resync in all.
+
+Docker forgets a container's exit code as soon as it runs again (inspect then says 0), and that is soon:
+its restart policy restarts a crashed agent within 100 ms, the controller restarts one stopped or killed
+by hand. Each `die` event carries the exit code, so the observer keeps the last one per container and
+reports it for a container that runs again, like Kubernetes' last termination state. (Docker itself
+keeps OOMKilled set across restarts.)
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.core import labels
 from controller.docker.adapter import DockerAdapter
 from controller.docker.errors import DockerUnavailable
+from controller.docker.events import DockerEvent
 from controller.docker.observed import ObservedContainer
 
 
@@ -36,6 +43,7 @@ class Observer:
         self._snapshot_error: Exception | None = None
         self._details: dict[str, ObservedContainer] = {}
         self._changed_at: dict[str, float] = {}
+        self._last_exit: dict[str, int] = {}  # container id -> exit code of its last run
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -49,6 +57,8 @@ class Observer:
             self._snapshot, self._snapshot_error = None, exc
             raise
         snapshot = Snapshot({c.name: c for c in containers}, time.monotonic())
+        listed = {c.id for c in containers}
+        self._last_exit = {cid: code for cid, code in self._last_exit.items() if cid in listed}
         self._snapshot, self._snapshot_error = snapshot, None
         return snapshot
 
@@ -56,6 +66,13 @@ class Observer:
         """This controller just changed the container: the current list no longer speaks for it."""
         self._changed_at[name] = time.monotonic()
         self._details.pop(name, None)
+
+    def note_event(self, event: DockerEvent) -> None:
+        """Learn from a Docker event what inspect cannot say later: how the container's last run ended."""
+        if event.kind == "die" and event.exit_code is not None and event.container_id:
+            self._last_exit[event.container_id] = event.exit_code
+        elif event.kind == "destroy":
+            self._last_exit.pop(event.container_id, None)
 
     def forget(self, name: str) -> None:
         self._details.pop(name, None)
@@ -85,5 +102,13 @@ class Observer:
         if container is None:
             self._details.pop(name, None)
         else:
+            container = with_last_exit(container, self._last_exit.get(container.id))
             self._details[name] = container
         return container
+
+
+def with_last_exit(container: ObservedContainer, last_exit: int | None) -> ObservedContainer:
+    """The container with the exit code of its last run when inspect no longer says it (it runs again)."""
+    if container.exit_code is not None or last_exit is None:
+        return container
+    return replace(container, exit_code=last_exit)

@@ -96,6 +96,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # Workspaces are the only resource and the namespaces come from the command line: kopf need not
+    # scan CRDs or namespaces (which deploy/'s least-privilege RBAC does not allow).
+    settings.scanning.disabled = True
 
     config = ControllerSettings.from_env(os.environ)
     docker = DockerAdapter(timeout=config.docker_timeout_seconds, concurrency=config.docker_concurrency)
@@ -163,6 +166,7 @@ async def _docker_events_loop(rt: Runtime) -> None:
                             await rt.observer.refresh()
                         rt.triggers.wake_all()
                     continue
+                rt.observer.note_event(event)
                 uid = event.labels.get(labels.UID_LABEL)
                 if uid:
                     rt.triggers.wake(uid, fresh_observation=True)

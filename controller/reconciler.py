@@ -8,15 +8,18 @@ specific to Kubernetes behind `KubeClient`, and every decision that can be pure 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import ValidationError
 
+from controller import metrics
 from controller.api.workspace import ContainerStatus, SessionStatus, WorkspaceSpec, WorkspaceStatus
 from controller.core import labels, naming
 from controller.core.conditions import (
@@ -54,6 +57,7 @@ from controller.docker.errors import (
     RegistryAuthFailed,
     RegistryUnavailable,
 )
+from controller.docker.image_refs import split_reference
 from controller.docker.observed import ObservedContainer
 from controller.events import EventRecorder
 from controller.inputs import InputResolver, MissingInput, WorkspaceIdentity
@@ -140,7 +144,12 @@ class _Memory:
 
     failures: int = 0
     restarts: RestartHistory = field(default_factory=RestartHistory)
-    digests: dict[str, str] = field(default_factory=dict)  # image id -> registry digest
+    digests: dict[str, str] = field(default_factory=dict)  # "<image id> <ref>" -> repo@digest
+    # The status this controller last reported. The Workspace a pass reads can predate it (the watch
+    # event of our own status write may not have arrived yet); transitions are judged against this.
+    reported: WorkspaceStatus | None = None
+    # A configuration the daemon refused to create (config hash, why): not retried until it changes.
+    rejected: tuple[str, Cause] | None = None
 
 
 class Reconciler:
@@ -192,7 +201,7 @@ class Reconciler:
             work.requeue_after = min(2.0 ** min(memory.failures, 6), MAX_BACKOFF)
         else:
             memory.failures = 0
-        await self._report(obj, spec, work)
+        await self._report(obj, spec, work, memory)
         if work.error is not None:
             return Result("error", work.requeue_after)
         if work.requeue_after is not None:
@@ -231,7 +240,11 @@ class Reconciler:
 
         previous_reset = (obj.status.get("session") or {}).get("lastResetHandled")
         reset = needs_session_reset(plan, previous_reset)
-        if container is not None and (reset or labels.read_config_hash(container.labels) != plan.config_hash):
+        if container is not None and (
+            reset
+            or labels.read_config_hash(container.labels) != plan.config_hash
+            or container.image != plan.image  # swapped by hand: the hash label alone could be copied
+        ):
             await self._docker.remove_container(container.id)
             self._observer.touched(name)
             why = "a session reset" if reset else "a changed configuration"
@@ -243,7 +256,15 @@ class Reconciler:
         work.session_handled = plan.session_reset_token if plan.session_volume else previous_reset
 
         if container is None:
-            container = await self._create(plan, work)
+            if memory.rejected is not None and memory.rejected[0] == plan.config_hash:
+                # The daemon refused exactly this configuration: no retry (and pull) every resync.
+                raise _Stall(memory.rejected[1].reason, memory.rejected[1].message)
+            try:
+                container = await self._create(plan, work)
+            except _Stall as stall:
+                if stall.cause.reason == Reason.CONTAINER_REJECTED:
+                    memory.rejected = (plan.config_hash, stall.cause)
+                raise
         elif container.state == "created":
             # Created by an earlier pass that did not get to start it (e.g. the controller was stopped).
             await self._docker.put_files(container.id, CONFIGS_PATH, plan.config_tar())
@@ -313,6 +334,14 @@ class Reconciler:
             self._observer.touched(plan.name)
             work.requeue_after = 0.0
             return await self._observer.observe(plan.name)
+        except DockerError as exc:
+            if exc.status_code != HTTPStatus.BAD_REQUEST:
+                raise
+            # The daemon refuses this configuration (e.g. more CPUs than the host has for the tier):
+            # retrying the same spec cannot help.
+            raise _Stall(
+                Reason.CONTAINER_REJECTED, f"the Docker daemon refused to create {plan.name}: {exc}"
+            ) from exc
         self._observer.touched(plan.name)
         work.events.append(("Normal", "Created", f"created container {plan.name} from {plan.image}"))
         # Config files and the token are in /configs before the agent's first instruction runs.
@@ -328,29 +357,31 @@ class Reconciler:
         except DockerUnavailable:
             raise
         except DockerError as exc:
-            work.events.append(("Warning", "StartFailed", f"starting {plan.name} failed: {exc}"))
+            # Reported as Synced=False (one Warning when it starts failing, not one per retry).
             raise DockerError(f"failed to start container {plan.name}: {exc}") from exc
         finally:
             self._observer.touched(plan.name)
         work.events.append(("Normal", reason, f"started container {plan.name}"))
 
     async def _ensure_image(self, plan: ContainerPlan, work: _Pass) -> None:
-        present = await self._docker.image_present(plan.image) is not None
+        local_id = await self._docker.image_present(plan.image)
+        present = local_id is not None
         if not should_pull(plan.image_pull_policy, plan.image, present):
             if not present:
                 raise _Stall(Reason.IMAGE_NOT_FOUND, image_never_pulled_message(plan.image))
             return
         auth = plan.pull_auth.as_auth_config() if plan.pull_auth else None
         try:
-            await self._docker.pull_image(plan.image, plan.platform or "", auth)
+            pulled_id = await self._docker.pull_image(plan.image, plan.platform or "", auth)
         except ImageNotFound as exc:
             if present and pull_failure_tolerated(plan.image_pull_policy, present):
                 log.warning("re-pull of %s failed (%s); using the local copy", plan.image, exc)
                 return
-            work.events.append(("Warning", "ImageNotFound", f"{plan.image}: {exc}"))
+            # No event here: becoming Stalled posts one Warning (ImageNotFound) with this message, once,
+            # rather than one per resync while the image stays missing.
             raise _Stall(
                 Reason.IMAGE_NOT_FOUND,
-                image_not_found_message(plan.image, self._settings.registry_prefix, str(exc)),
+                image_not_found_message(plan.image, registry_host(plan.image), str(exc)),
             ) from exc
         except RegistryAuthFailed as exc:
             if present and pull_failure_tolerated(plan.image_pull_policy, present):
@@ -371,18 +402,22 @@ class Reconciler:
                 log.warning("registry unavailable for %s; using the local copy", plan.image)
                 return
             raise
-        work.events.append(("Normal", "Pulled", f"pulled image {plan.image}"))
+        detail = "a new image" if pulled_id != local_id else "already up to date"
+        work.events.append(("Normal", "Pulled", f"pulled image {plan.image} ({detail})"))
 
     async def _digest(self, container: ObservedContainer, plan: ContainerPlan, memory: _Memory) -> str | None:
+        """status.container.imageDigest: ``<repository>@sha256:...``, the digest the image resolved to."""
         if not container.image_id:
             return None
-        known = memory.digests.get(container.image_id)
+        ref = container.image or plan.image
+        key = f"{container.image_id} {ref}"
+        known = memory.digests.get(key)
         if known is None:
-            digest = await self._docker.image_digest(container.image or plan.image)
+            digest = await self._docker.image_digest(ref)
             if digest is None:
                 return None
-            memory.digests = {container.image_id: digest}
-            known = digest
+            known = f"{split_reference(ref)[0]}@{digest}"
+            memory.digests = {key: known}
         return known
 
     # -- deletion -------------------------------------------------------------------------------------
@@ -412,10 +447,15 @@ class Reconciler:
         log.info("workspace %s/%s deleted: container %s removed, %s", obj.namespace, obj.name, name, kept)
         await self._events.post(obj, "Normal", "Deleted", f"removed container {name}; {kept}")
         self.forget(obj.uid)
+        for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED):
+            with contextlib.suppress(KeyError):
+                gauge.remove(obj.namespace, obj.name)
 
     # -- status ---------------------------------------------------------------------------------------
 
-    async def _report(self, obj: WorkspaceObject, spec: WorkspaceSpec | None, work: _Pass) -> None:
+    async def _report(
+        self, obj: WorkspaceObject, spec: WorkspaceSpec | None, work: _Pass, memory: _Memory
+    ) -> None:
         now = self._clock()
         try:
             previous = WorkspaceStatus.model_validate(obj.status)
@@ -469,13 +509,26 @@ class Reconciler:
             await self._kube.patch_workspace_status(obj.namespace, obj.name, _with_nulls(obj.status, new))
         for type_, reason, message in work.events:
             await self._events.post(obj, type_, reason, message)
-        self._post_transitions(obj, previous, status)
+        self._post_transitions(obj, memory.reported or previous, status)
+        memory.reported = status
+        ready = find_condition(status.conditions, ConditionType.READY)
+        metrics.WORKSPACE_READY.labels(obj.namespace, obj.name).set(
+            ready is not None and ready.status == "True"
+        )
+        metrics.WORKSPACE_STALLED.labels(obj.namespace, obj.name).set(work.stalled is not None)
 
     def _post_transitions(
         self, obj: WorkspaceObject, previous: WorkspaceStatus, status: WorkspaceStatus
     ) -> None:
-        """Warn once when a Workspace becomes Stalled or its reconcile starts failing (not every pass)."""
-        for kind in (ConditionType.STALLED, ConditionType.SYNCED):
+        """Warn once when a Workspace becomes Stalled or its reconcile starts failing (not every pass).
+
+        A stalled Workspace is also Synced=False with the same message: one Warning says it.
+        """
+        stalled = find_condition(status.conditions, ConditionType.STALLED)
+        kinds = (
+            (ConditionType.STALLED,) if stalled is not None else (ConditionType.STALLED, ConditionType.SYNCED)
+        )
+        for kind in kinds:
             before = find_condition(previous.conditions, kind)
             after = find_condition(status.conditions, kind)
             if after is None:

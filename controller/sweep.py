@@ -88,6 +88,8 @@ class OrphanSweeper:
         )
         for skip in plan.skipped:
             metrics.SWEEP_SKIPPED.labels(skip.reason).inc()
+        metrics.SWEEP_ORPHANS.labels("container").set(len(plan.containers))
+        metrics.SWEEP_ORPHANS.labels("volume").set(len(plan.volumes))
         if self._settings.sweep_dry_run:
             metrics.SWEEP_PASSES.labels("dry_run").inc()
             log.info(

@@ -64,6 +64,7 @@ class Reason(StrEnum):
     INVALID_CONFIG = "InvalidConfig"
     INVALID_AUTH_TOKEN = "InvalidAuthToken"
     NAME_CONFLICT = "NameConflict"
+    CONTAINER_REJECTED = "ContainerRejected"
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,9 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
         return ConditionUpdate(ready, "False", *_cause(outcome.stalled))
     if outcome.suspended:
         return ConditionUpdate(ready, "False", Reason.SUSPENDED, "spec.suspend is true: no container runs")
+    if outcome.error is not None and outcome.error.reason == Reason.DOCKER_UNAVAILABLE:
+        # The container may well still run, but nobody can tell: Unknown, as for a pod on a lost node.
+        return ConditionUpdate(ready, "Unknown", *_cause(outcome.error))
     container = outcome.container
     if container is None:
         if outcome.error is not None:

@@ -14,9 +14,9 @@ import pytest
 
 from controller.docker.adapter import DockerAdapter
 from controller.docker.events import CONNECTED, RECONNECTED, DockerEvent
-from tests.integration.relay import DaemonRelay, daemon_socket_path
 from tests.integration.stack import Registries, Scope
 from tests.integration.waiting import EventLog, eventually
+from tests.support.relay import DaemonRelay, daemon_socket_path
 
 
 async def start_agent(

@@ -225,3 +225,16 @@ def test_phase_summarises_the_outcome() -> None:
 def test_every_reason_is_a_valid_condition_reason() -> None:
     for reason in Reason:
         Condition(type="Ready", status="True", reason=reason, message="", last_transition_time="t")
+
+
+def test_ready_is_unknown_while_docker_does_not_answer_even_with_a_last_known_running_container() -> None:
+    running = ContainerStatus(name="ws-x", state="running", config_hash="h")
+    outcome = ReconcileOutcome(
+        container=running,
+        desired_config_hash="h",
+        error=Cause(Reason.DOCKER_UNAVAILABLE, "the Docker daemon is not answering"),
+    )
+    conditions = {c.type: c for c in compute_conditions(3, outcome, [], T0)}
+    assert conditions["Ready"].status == "Unknown"
+    assert conditions["Ready"].reason == "DockerUnavailable"
+    assert conditions["Synced"].status == "False"

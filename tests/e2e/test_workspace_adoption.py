@@ -1,0 +1,71 @@
+"""A controller that dies mid-provision (SIGKILL, no cleanup) and the one that replaces it: the new
+controller adopts what exists instead of duplicating it, and finishes the job.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.polling import wait_until
+from tests.support.workspaces import WorkspaceHarness, containers_of, workspace_manifest
+
+pytestmark = pytest.mark.e2e
+
+FINALIZER = "molecule.ai/workspace-cleanup"
+NAMES = ("one", "two", "three")
+
+
+def _all_ready_with_one_container(ws: WorkspaceHarness, uids: dict[str, str]) -> dict[str, str]:
+    ids = {}
+    for name, uid in uids.items():
+        obj = ws.wait_ready(name)
+        found = containers_of(ws.docker, uid)
+        assert len(found) == 1, f"{name}: {len(found)} containers carry its uid"
+        assert obj["status"]["container"]["id"] == found[0].id
+        assert found[0].status == "running"
+        ids[name] = found[0].id
+    return ids
+
+
+def test_a_controller_killed_once_a_container_exists_is_replaced_without_duplicates(
+    ws: WorkspaceHarness,
+) -> None:
+    """SIGKILL as soon as the first container exists (the others may be anywhere between not started
+    and running): the next controller adopts every existing container (same id) and makes all Ready."""
+    for name in NAMES:
+        ws.apply(workspace_manifest(name))
+    uids = {name: ws.uid(name) for name in NAMES}
+    first = ws.start_controller()
+
+    def some_container() -> dict[str, str]:
+        return {name: c[0].id for name, uid in uids.items() if (c := containers_of(ws.docker, uid))}
+
+    existing = wait_until(some_container, timeout=60, interval=0.02, what="a container exists")
+    first.kill()
+    assert not first.running
+    existing = some_container()  # what the dead controller left behind
+
+    ws.start_controller()
+    ids = _all_ready_with_one_container(ws, uids)
+    for name, container_id in existing.items():
+        assert ids[name] == container_id, f"{name}: the container was replaced, not adopted"
+
+
+def test_a_controller_killed_right_after_apply_is_replaced_without_duplicates(ws: WorkspaceHarness) -> None:
+    """SIGKILL as soon as the controller has taken the Workspaces on (their finalizer is set), before or
+    while it creates anything: the next controller ends with exactly one Ready container each."""
+    first = ws.start_controller()
+    for name in NAMES:
+        ws.apply(workspace_manifest(name))
+    uids = {name: ws.uid(name) for name in NAMES}
+    wait_until(
+        lambda: FINALIZER in (ws.get(NAMES[0])["metadata"].get("finalizers") or []),
+        timeout=60,
+        interval=0.02,
+        what="the controller took the Workspace on",
+    )
+    first.kill()
+    assert not first.running
+
+    ws.start_controller()
+    _all_ready_with_one_container(ws, uids)
