@@ -142,12 +142,16 @@ class InputResolver:
                         f"has no {DOCKERCONFIGJSON} key",
                     )
                 try:
-                    pull.append(json.loads(_decode(raw)))
-                except ValueError as exc:
+                    document = json.loads(_decode(raw))
+                except ValueError:
+                    document = None
+                if not isinstance(document, dict) or not isinstance(document.get("auths", {}), dict):
                     raise _Missing(
                         Reason.INVALID_CONFIG,
-                        f"Secret {ws.namespace}/{ref.name}: {DOCKERCONFIGJSON} is not valid JSON",
-                    ) from exc
+                        f"Secret {ws.namespace}/{ref.name}: {DOCKERCONFIGJSON} is not a Docker config "
+                        'JSON object ({"auths": {...}})',
+                    )
+                pull.append(document)
 
             token, token_secret = await self._auth_token(ws, spec, secret)
         except _Missing as missing:

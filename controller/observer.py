@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 
 from controller.core import labels
 from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import DockerUnavailable
 from controller.docker.events import DockerEvent
 from controller.docker.observed import ObservedContainer
 
@@ -38,7 +37,7 @@ class Snapshot:
 class Observer:
     def __init__(self, docker: DockerAdapter, instance: str) -> None:
         self._docker = docker
-        self._filter = {labels.MANAGED_LABEL: labels.MANAGED_VALUE, labels.INSTANCE_LABEL: instance}
+        self._filter = labels.owned(instance)
         self._snapshot: Snapshot | None = None
         self._snapshot_error: Exception | None = None
         self._details: dict[str, ObservedContainer] = {}
@@ -81,9 +80,7 @@ class Observer:
     async def observe(self, name: str, *, fresh: bool = False) -> ObservedContainer | None:
         """The container named `name` with full detail, or None when it does not exist."""
         snapshot = self._snapshot
-        if snapshot is None and self._snapshot_error is not None and not fresh:
-            # The last list failed: say so rather than guess from older data.
-            raise DockerUnavailable(f"listing containers failed: {self._snapshot_error}")
+        # No usable list (the last one failed): ask Docker about this one container instead.
         stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
         if fresh or stale:
             return await self._inspect(name)

@@ -148,13 +148,15 @@ async def _resync_loop(rt: Runtime) -> None:
             await rt.observer.refresh()
         except DockerError as exc:
             log.warning("resync: listing containers failed: %s", exc)
+        except Exception:  # the safety net must never stop
+            log.exception("resync: listing containers failed unexpectedly")
         rt.triggers.wake_all()
         await asyncio.sleep(rt.settings.resync_seconds)
 
 
 async def _docker_events_loop(rt: Runtime) -> None:
     """React to Docker within about a second: a container died, was OOM-killed, removed, unhealthy."""
-    owned = {labels.MANAGED_LABEL: labels.MANAGED_VALUE, labels.INSTANCE_LABEL: rt.settings.instance}
+    owned = labels.owned(rt.settings.instance)
     while True:
         try:
             async for event in rt.docker.events(owned):
@@ -190,8 +192,13 @@ def needs_attention(body: Mapping[str, Any]) -> bool:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-def on_workspace_event(body: kopf.Body, uid: str, **_: Any) -> None:
-    if _runtime is not None and needs_attention(body):
+async def on_workspace_event(type: str | None, body: kopf.Body, uid: str, **_: Any) -> None:
+    # async: it runs on the event loop, where the triggers live (a sync handler would run in a thread).
+    if _runtime is None:
+        return
+    if type == "DELETED":
+        _runtime.reconciler.forget(uid)
+    elif needs_attention(body):
         _runtime.triggers.wake(uid)
 
 

@@ -8,6 +8,7 @@ specific to Kubernetes behind `KubeClient`, and every decision that can be pure 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -71,7 +72,11 @@ CONFIGS_PATH = "/configs"
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 # While a container is being created or starts, look again soon even if no Docker event arrives.
 PROGRESS_REQUEUE = 2.0
+ADOPT_REQUEUE = 1.0
 MAX_BACKOFF = 60.0
+REJECTED_RETRY = 300.0
+STOP_GRACE = 10.0
+ACTIVE_STATES = ("running", "restarting", "paused")
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,10 @@ class _Memory:
     # The status this controller last reported. The Workspace a pass reads can predate it (the watch
     # event of our own status write may not have arrived yet); transitions are judged against this.
     reported: WorkspaceStatus | None = None
-    # A configuration the daemon refused to create (config hash, why): not retried until it changes.
-    rejected: tuple[str, Cause] | None = None
+    # A configuration the daemon refused to create: (config hash, retry after (monotonic), why).
+    rejected: tuple[str, float, Cause] | None = None
+    name_conflict: bool = False
+    session_reset_handled: str | None = None
 
 
 class Reconciler:
@@ -171,14 +178,31 @@ class Reconciler:
         self._events = events
         self._clock = clock
         self._memory: dict[str, _Memory] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._finalized: set[str] = set()
 
     def forget(self, uid: str) -> None:
+        """Drop what is remembered of a Workspace that is gone."""
         self._memory.pop(uid, None)
         self._observer.forget(naming.container_name(uid))
+        lock = self._locks.get(uid)
+        if lock is not None and not lock.locked():
+            del self._locks[uid]
 
     # -- the reconcile ---------------------------------------------------------------------------------
 
     async def reconcile(self, obj: WorkspaceObject, *, fresh: bool = False) -> Result:
+        # One pass at a time per Workspace, and none after its finalizer ran: a deletion never races a
+        # pass that is still creating the container.
+        async with self._lock(obj.uid):
+            if obj.uid in self._finalized:
+                return Result("success")
+            return await self._reconcile(obj, fresh=fresh)
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    async def _reconcile(self, obj: WorkspaceObject, *, fresh: bool) -> Result:
         memory = self._memory.setdefault(obj.uid, _Memory())
         work = _Pass()
         spec: WorkspaceSpec | None = None
@@ -214,10 +238,14 @@ class Reconciler:
         name = naming.container_name(obj.uid)
         if spec.suspend:
             existing = await self._observer.observe(name, fresh=fresh)
-            if existing is not None and self._owned(existing, obj):
-                await self._docker.remove_container(existing.id)
+            if existing is not None and self._owned(existing, obj) and existing.state in ACTIVE_STATES:
+                # Stopped, not removed: `unless-stopped` keeps it down across daemon restarts, and resuming
+                # starts the same container on the same volumes.
+                await self._docker.stop_container(existing.id, STOP_GRACE)
                 self._observer.touched(name)
-                work.events.append(("Normal", "Suspended", f"removed container {name}; volumes kept"))
+                work.events.append(
+                    ("Normal", "Suspended", f"stopped container {name}; it and its volumes are kept")
+                )
             return
 
         resolved = await self._inputs.resolve(obj.identity, spec)
@@ -230,21 +258,27 @@ class Reconciler:
             raise _Stall(plan.reason, plan.message)
         work.plan = plan
 
-        container = await self._observer.observe(name, fresh=fresh)
-        if container is not None and not self._owned(container, obj):
-            raise _Stall(
-                Reason.NAME_CONFLICT,
-                f"a container named {name} exists that this controller does not own; "
-                "remove or rename it and the workspace will be created",
-            )
+        # A foreign container holding our name is invisible to the labeled list: look at it directly.
+        container = await self._observer.observe(name, fresh=fresh or memory.name_conflict)
+        memory.name_conflict = container is not None and not self._owned(container, obj)
+        if memory.name_conflict:
+            raise _Stall(Reason.NAME_CONFLICT, _name_conflict_message(name))
 
-        previous_reset = (obj.status.get("session") or {}).get("lastResetHandled")
+        # The last reset this controller performed wins over a status that may not show it yet.
+        previous_reset = memory.session_reset_handled or (obj.status.get("session") or {}).get(
+            "lastResetHandled"
+        )
         reset = needs_session_reset(plan, previous_reset)
+        image_ready = False
         if container is not None and (
             reset
+            or container.state == "dead"
             or labels.read_config_hash(container.labels) != plan.config_hash
             or container.image != plan.image  # swapped by hand: the hash label alone could be copied
         ):
+            # The new image first: a slow or failing pull must not leave the workspace without a container.
+            await self._ensure_image(plan, work)
+            image_ready = True
             await self._docker.remove_container(container.id)
             self._observer.touched(name)
             why = "a session reset" if reset else "a changed configuration"
@@ -252,19 +286,29 @@ class Reconciler:
             container = None
         if reset and plan.session_volume:
             await self._docker.remove_volume(plan.session_volume)
+            memory.session_reset_handled = plan.session_reset_token
             work.events.append(("Normal", "SessionReset", f"emptied session volume {plan.session_volume}"))
         work.session_handled = plan.session_reset_token if plan.session_volume else previous_reset
 
         if container is None:
-            if memory.rejected is not None and memory.rejected[0] == plan.config_hash:
-                # The daemon refused exactly this configuration: no retry (and pull) every resync.
-                raise _Stall(memory.rejected[1].reason, memory.rejected[1].message)
+            rejected = memory.rejected
+            if rejected is not None and rejected[0] == plan.config_hash and time.monotonic() < rejected[1]:
+                # The daemon refused exactly this configuration: retried now and then, not every resync.
+                raise _Stall(rejected[2].reason, rejected[2].message)
+            await self._remove_strays(obj, name)
             try:
-                container = await self._create(plan, work)
+                container = await self._create(plan, work, obj, image_ready=image_ready)
             except _Stall as stall:
                 if stall.cause.reason == Reason.CONTAINER_REJECTED:
-                    memory.rejected = (plan.config_hash, stall.cause)
+                    memory.rejected = (plan.config_hash, time.monotonic() + REJECTED_RETRY, stall.cause)
+                if stall.cause.reason == Reason.NAME_CONFLICT:
+                    memory.name_conflict = True
                 raise
+        elif container.state == "paused":
+            await self._docker.unpause_container(container.id)
+            self._observer.touched(name)
+            work.events.append(("Normal", "Unpaused", f"unpaused container {name}"))
+            container = await self._observer.observe(name)
         elif container.state == "created":
             # Created by an earlier pass that did not get to start it (e.g. the controller was stopped).
             await self._docker.put_files(container.id, CONFIGS_PATH, plan.config_tar())
@@ -309,12 +353,25 @@ class Reconciler:
         owner = labels.read_owner(container.labels, self._settings.instance)
         return owner is not None and owner.uid == obj.uid
 
-    async def _create(self, plan: ContainerPlan, work: _Pass) -> ObservedContainer | None:
+    async def _remove_strays(self, obj: WorkspaceObject, name: str) -> None:
+        """Remove this Workspace's containers under another name (renamed by hand): never two agents."""
+        for stray in await self._docker.list_containers(self._owned_labels(obj.uid)):
+            if stray.name != name:
+                await self._docker.remove_container(stray.id)
+                self._events.post_soon(obj, "Normal", "RemovedStray", f"removed container {stray.name}")
+
+    def _owned_labels(self, uid: str) -> dict[str, str]:
+        return {**labels.owned(self._settings.instance), labels.UID_LABEL: uid}
+
+    async def _create(
+        self, plan: ContainerPlan, work: _Pass, obj: WorkspaceObject, *, image_ready: bool = False
+    ) -> ObservedContainer | None:
         work.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
         network_id = await self._docker.ensure_network(plan.network) if plan.network else None
         for volume in plan.volumes:
             await self._docker.ensure_volume(volume.name, volume.labels)
-        await self._ensure_image(plan, work)
+        if not image_ready:
+            await self._ensure_image(plan, work)
 
         kwargs = to_docker_create_kwargs(plan)
         container_kwargs = {k: v for k, v in kwargs["container"].items() if k not in ("name", "platform")}
@@ -329,11 +386,14 @@ class Reconciler:
                 plan.name, container_kwargs, host_config, networking, plan.platform or ""
             )
         except Conflict:
-            # Someone (another pass, before a restart of this controller) created it meanwhile: adopt it
-            # on the next pass rather than create a duplicate.
+            # The name is taken: ours (an earlier pass the list did not show yet) is adopted on the next
+            # pass rather than duplicated; anyone else's is a conflict the user must resolve.
             self._observer.touched(plan.name)
-            work.requeue_after = 0.0
-            return await self._observer.observe(plan.name)
+            existing = await self._observer.observe(plan.name)
+            if existing is not None and not self._owned(existing, obj):
+                raise _Stall(Reason.NAME_CONFLICT, _name_conflict_message(plan.name)) from None
+            work.requeue_after = ADOPT_REQUEUE
+            return existing
         except DockerError as exc:
             if exc.status_code != HTTPStatus.BAD_REQUEST:
                 raise
@@ -427,22 +487,21 @@ class Reconciler:
 
         Raises DockerError on failure: the finalizer stays and the deletion is retried.
         """
+        async with self._lock(obj.uid):
+            await self._finalize(obj)
+
+    async def _finalize(self, obj: WorkspaceObject) -> None:
         name = naming.container_name(obj.uid)
         policy = (obj.spec or {}).get("deletionPolicy", "Delete")
-        container = await self._docker.inspect_container(name)
-        if container is not None and self._owned(container, obj):
+        owned = self._owned_labels(obj.uid)
+        # Every container labeled for this Workspace, whatever its name (a rename by hand included).
+        for container in await self._docker.list_containers(owned):
             await self._docker.remove_container(container.id)
         self._observer.touched(name)
-        removed = []
         if policy == "Delete":
-            owned = {
-                labels.MANAGED_LABEL: labels.MANAGED_VALUE,
-                labels.INSTANCE_LABEL: self._settings.instance,
-                labels.UID_LABEL: obj.uid,
-            }
             for volume in await self._docker.list_volumes(owned):
                 await self._docker.remove_volume(volume.name)
-                removed.append(volume.name)
+        self._finalized.add(obj.uid)
         kept = "volumes removed" if policy == "Delete" else "volumes retained (deletionPolicy Retain)"
         log.info("workspace %s/%s deleted: container %s removed, %s", obj.namespace, obj.name, name, kept)
         await self._events.post(obj, "Normal", "Deleted", f"removed container {name}; {kept}")
@@ -538,6 +597,13 @@ class Reconciler:
             )
             if failing and (before is None or (before.status, before.reason) != (after.status, after.reason)):
                 self._events.post_soon(obj, "Warning", after.reason, after.message)
+
+
+def _name_conflict_message(name: str) -> str:
+    return (
+        f"a container named {name} exists that this controller does not own; "
+        "remove or rename it and the workspace will be created"
+    )
 
 
 def _container_status(container: ObservedContainer | None, digest: str | None) -> ContainerStatus | None:

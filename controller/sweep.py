@@ -51,6 +51,8 @@ class OrphanSweeper:
         self._kube = kube
         self._settings = settings
         self._clock = clock
+        # Orphans whose container a pass removed (uid -> deletion policy), until their volumes are gone.
+        self._removed_policies: dict[str, str] = {}
 
     async def run_forever(self) -> None:
         await asyncio.sleep(min(FIRST_PASS_DELAY, self._settings.sweep_interval_seconds))
@@ -64,7 +66,7 @@ class OrphanSweeper:
             await asyncio.sleep(self._settings.sweep_interval_seconds)
 
     async def sweep_once(self) -> SweepReport:
-        owned = {labels.MANAGED_LABEL: labels.MANAGED_VALUE, labels.INSTANCE_LABEL: self._settings.instance}
+        owned = labels.owned(self._settings.instance)
         try:
             if not await self._docker.ping():
                 return self._skip("Docker is not answering")
@@ -85,6 +87,7 @@ class OrphanSweeper:
             live_uids=live,
             now=self._clock(),
             grace=self._settings.sweep_grace_seconds,
+            earlier_policies=self._removed_policies,
         )
         for skip in plan.skipped:
             metrics.SWEEP_SKIPPED.labels(skip.reason).inc()
@@ -108,6 +111,9 @@ class OrphanSweeper:
                 await self._docker.remove_container(container.id or container.name)
                 removed_containers.append(container.name)
                 metrics.SWEEP_REMOVED.labels("container").inc()
+                if container.labels.get(labels.DELETION_POLICY_LABEL) == "Delete":
+                    # Its volumes go too; remembered so a failed volume removal is retried.
+                    self._removed_policies[container.labels.get(labels.UID_LABEL, "")] = "Delete"
             except DockerError as exc:
                 failed.append(container.name)
                 log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
@@ -119,6 +125,9 @@ class OrphanSweeper:
             except DockerError as exc:
                 failed.append(volume.name)
                 log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
+        # Forget orphans none of whose volumes is left (or ever will be removed by a sweep).
+        left = {v.labels.get(labels.UID_LABEL) for v in volumes if v.name not in removed_volumes}
+        self._removed_policies = {u: p for u, p in self._removed_policies.items() if u in left}
         metrics.SWEEP_PASSES.labels("completed").inc()
         if removed_containers or removed_volumes or failed or plan.skipped:
             log.info(

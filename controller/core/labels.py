@@ -48,14 +48,9 @@ def container_labels(instance: str, uid: str, namespace: str, name: str, config_
     return {**workspace_labels(instance, uid, namespace, name), CONFIG_HASH_LABEL: config_hash}
 
 
-def owned_filters(instance: str) -> dict[str, list[str]]:
-    """Docker ``filters`` selecting what this controller instance owns (``containers.list(filters=...)``)."""
-    return {"label": [f"{MANAGED_LABEL}={MANAGED_VALUE}", f"{INSTANCE_LABEL}={instance}"]}
-
-
-def workspace_filters(instance: str, uid: str) -> dict[str, list[str]]:
-    """Docker ``filters`` selecting one workspace's objects."""
-    return {"label": [*owned_filters(instance)["label"], f"{UID_LABEL}={uid}"]}
+def owned(instance: str) -> dict[str, str]:
+    """The labels selecting everything this controller instance owns (a Docker label filter)."""
+    return {MANAGED_LABEL: MANAGED_VALUE, INSTANCE_LABEL: instance}
 
 
 def is_owned_by(labels: Mapping[str, str] | None, instance: str) -> bool:

@@ -63,10 +63,17 @@ def plan_sweep(
     live_uids: Collection[str],
     now: float,
     grace: float,
+    earlier_policies: Mapping[str, str] | None = None,
 ) -> SweepPlan:
+    """What to remove and what to leave (and why).
+
+    ``earlier_policies`` are the deletion policies of orphans whose container an earlier pass removed, so a
+    volume whose removal failed then is retried. A volume goes only when both its orphaned container's
+    label and its own label say Delete: a policy changed to Retain after the volume was made keeps it.
+    """
     remove_containers: list[Candidate] = []
     skipped: list[Skip] = []
-    policy_by_uid: dict[str, str] = {}
+    policy_by_uid: dict[str, str] = dict(earlier_policies or {})
     for container in containers:
         verdict = _orphan_uid(container, instance, live_uids, now, grace)
         if isinstance(verdict, Skip):
@@ -84,7 +91,7 @@ def plan_sweep(
             policy = policy_by_uid.get(verdict)
             if policy is None:
                 skipped.append(Skip(volume.name, "no-container"))
-            elif policy != "Delete":
+            elif policy != "Delete" or volume.labels.get(labels.DELETION_POLICY_LABEL) != "Delete":
                 skipped.append(Skip(volume.name, "retained"))
             else:
                 remove_volumes.append(volume)

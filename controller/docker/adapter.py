@@ -85,6 +85,9 @@ class DockerAdapter:
     ) -> None:
         self._settings = ConnectionSettings(base_url=base_url, timeout=timeout, api_version=api_version)
         self._executor = SdkExecutor(self._settings, concurrency)
+        # Pulls can take minutes: they get their own workers, so they never hold up the calls every
+        # reconcile, finalizer and sweep pass needs.
+        self._pulls = SdkExecutor(self._settings, max(1, concurrency // 2))
         self._pull_timeout = pull_timeout
         self._agent_port = agent_port
         self._network_locks: dict[str, asyncio.Lock] = {}
@@ -99,11 +102,14 @@ class DockerAdapter:
         await self.close()
 
     async def _call(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        return await self._call_on(self._executor, operation, fn, *args)
+
+    async def _call_on(self, executor: SdkExecutor, operation: str, fn: Callable[..., T], *args: Any) -> T:
         """One Docker API call, counted and timed for the metrics (the benchmarks read them too)."""
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self._executor.call(fn, *args)
+            return await executor.call(fn, *args)
         except DockerError as exc:
             outcome = type(exc).__name__
             raise
@@ -202,6 +208,9 @@ class DockerAdapter:
         """
         await self._call("stop_container", lambda api: api.stop(container_id, timeout=max(0, round(timeout))))
 
+    async def unpause_container(self, container_id: str) -> None:
+        await self._call("unpause_container", lambda api: api.unpause(container_id))
+
     async def remove_container(self, container_id: str) -> None:
         """Force-remove (a running container too, so a restart policy cannot respawn it).
 
@@ -299,8 +308,15 @@ class DockerAdapter:
             auth_config = pull_auth_config(auth)
         except InvalidRegistryAuth as exc:
             raise RegistryAuthFailed(str(exc)) from exc
-        return await self._call(
-            "pull_image", _pull, ref, platform, auth_config, self._settings.timeout, self._pull_timeout
+        return await self._call_on(
+            self._pulls,
+            "pull_image",
+            _pull,
+            ref,
+            platform,
+            auth_config,
+            self._settings.timeout,
+            self._pull_timeout,
         )
 
     async def _inspect_image(self, ref: str) -> dict[str, Any] | None:
@@ -362,6 +378,7 @@ class DockerAdapter:
             except Exception:  # the stream is being torn down anyway
                 log.debug("error closing a docker event stream", exc_info=True)
         self._executor.close()
+        self._pulls.close()
 
 
 def _label_filters(labels: Mapping[str, str]) -> list[str]:

@@ -387,3 +387,28 @@ def test_docker_unavailable_destroys_nothing_and_the_workspace_recovers(
     assert container.attrs["State"]["StartedAt"] == started_at  # not even restarted
     assert synced.container["id"] == container.id
     assert metrics.sweep_removed("container") == 0
+
+
+def test_a_container_renamed_by_hand_is_replaced_and_never_left_running_beside_the_new_one(
+    ws: WorkspaceHarness,
+) -> None:
+    """A rename makes the workspace's name free: the controller creates the container again and removes
+    the renamed one (same volumes, same network alias: two agents must never run), and deletion then
+    completes."""
+    ws.start_controller()
+    ws.apply(workspace_manifest("renamed"))
+    uid = ws.wait_ready("renamed")["metadata"]["uid"]
+    original = container_of(ws.docker, uid)
+    name = original.name
+    original.rename(f"{name}-old")
+
+    def replaced() -> bool:
+        found = containers_of(ws.docker, uid)
+        return len(found) == 1 and found[0].name == name and found[0].id != original.id
+
+    wait_until(replaced, timeout=30, what="exactly one container, under the workspace's own name")
+    ws.wait_ready("renamed")
+
+    ws.kubectl.run("delete", "workspace", "renamed", "--timeout=60s")
+    assert containers_of(ws.docker, uid) == []
+    assert volumes_of(ws.docker, uid) == {}

@@ -144,9 +144,12 @@ def test_kubectl_wait_after_an_edit_does_not_report_a_stale_ready(ws: WorkspaceH
     assert agent_env(second["status"]["endpoint"])["MARK"] == "after"
 
 
-def test_suspend_removes_the_container_keeps_the_volumes_and_resume_restores_it(ws: WorkspaceHarness) -> None:
-    """spec.suspend: the container goes, the volumes (and what is in them) stay, Ready=False Suspended
-    (Synced stays True: nothing failed). Resuming starts a new container on the same data."""
+def test_suspend_stops_the_container_keeps_it_and_its_volumes_and_resume_starts_it(
+    ws: WorkspaceHarness,
+) -> None:
+    """spec.suspend: the container is stopped (not removed) and stays stopped, its volumes and what is in
+    them stay, Ready=False Suspended (Synced stays True: nothing failed). Resuming starts the same
+    container on the same data."""
     ws.apply(workspace_manifest("nap"))
     ws.start_controller()
     uid = ws.wait_ready("nap")["metadata"]["uid"]
@@ -172,14 +175,22 @@ def test_suspend_removes_the_container_keeps_the_volumes_and_resume_restores_it(
     assert synced["status"] == "True"
     assert suspended["status"]["phase"] == "Suspended"
     assert "endpoint" not in suspended["status"]
-    wait_until(lambda: containers_of(ws.docker, uid) == [], timeout=30, what="container removed")
+
+    def stopped() -> bool:
+        found = containers_of(ws.docker, uid)
+        return len(found) == 1 and found[0].id == old.id and found[0].status == "exited"
+
+    wait_until(stopped, timeout=30, what="the same container, stopped")
     assert _volume_names(ws, uid) == volumes_before
     assert "Suspended" in ws.event_reasons("nap")
+    # Stays stopped: a forced reconcile does not start it (Docker's unless-stopped does not either).
+    ws.sync("nap", "after-suspend")
+    assert stopped()
 
     ws.patch_spec("nap", {"suspend": False})
     resumed = ws.wait_ready("nap")
     new = ws.container("nap")
-    assert new.id != old.id
+    assert new.id == old.id
     assert resumed["status"]["container"]["id"] == new.id
     assert exec_sh(new, "cat /workspace/data.txt") == "before-nap\n"
     assert exec_sh(new, "cat /configs/agent-notes.txt") == "nap-notes\n"

@@ -9,10 +9,9 @@ from controller.core.labels import (
     WorkspaceRef,
     container_labels,
     is_owned_by,
-    owned_filters,
+    owned,
     read_config_hash,
     read_owner,
-    workspace_filters,
     workspace_labels,
 )
 
@@ -52,8 +51,5 @@ def test_incomplete_or_missing_labels_have_no_owner() -> None:
     assert read_config_hash({CONFIG_HASH_LABEL: ""}) is None
 
 
-def test_docker_filters_select_by_managed_and_instance_labels() -> None:
-    assert owned_filters("prod") == {
-        "label": ["molecule.platform.managed=true", "molecule.ai/controller-instance=prod"]
-    }
-    assert workspace_filters("prod", "uid-1")["label"][-1] == "molecule.ai/workspace-uid=uid-1"
+def test_what_an_instance_owns_is_selected_by_both_the_managed_and_the_instance_label() -> None:
+    assert owned("prod") == {"molecule.platform.managed": "true", "molecule.ai/controller-instance": "prod"}

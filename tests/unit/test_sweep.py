@@ -44,8 +44,16 @@ def container(uid: str | None, *, created: float | None = OLD, **kw: Any) -> Can
     return Candidate(f"ws-{(uid or 'nouid')[:12]}", owned(uid, **kw), created, f"id-{uid}")
 
 
-def volume(uid: str, suffix: str = "configs", *, created: float | None = OLD, **kw: Any) -> Candidate:
-    return Candidate(f"ws-{uid[:12]}-{suffix}", owned(uid, **kw), created)
+def volume(
+    uid: str,
+    suffix: str = "configs",
+    *,
+    created: float | None = OLD,
+    policy: str | None = "Delete",
+    **kw: Any,
+) -> Candidate:
+    """Volumes carry the deletion policy the Workspace had when they were made (Delete by default)."""
+    return Candidate(f"ws-{uid[:12]}-{suffix}", owned(uid, policy=policy, **kw), created)
 
 
 def plan(
@@ -234,3 +242,22 @@ def test_a_dry_run_removes_nothing_and_counts_what_it_would_remove() -> None:
     assert [c.name for c in report.plan.containers] == [f"ws-{GONE[:12]}"]
     assert gauge("container") == 1
     assert gauge("volume") == 1
+
+
+def test_a_volume_made_under_retain_is_kept_even_if_its_container_says_delete() -> None:
+    result = plan([container(GONE, policy="Delete")], [volume(GONE, policy="Retain")])
+    assert result.volumes == ()
+    assert skipped(result)[f"ws-{GONE[:12]}-configs"] == "retained"
+
+
+def test_volumes_of_an_orphan_whose_container_an_earlier_pass_removed_are_retried() -> None:
+    result = plan_sweep(
+        [],
+        [volume(GONE)],
+        instance=INSTANCE,
+        live_uids={LIVE},
+        now=NOW,
+        grace=GRACE,
+        earlier_policies={GONE: "Delete"},
+    )
+    assert [v.name for v in result.volumes] == [f"ws-{GONE[:12]}-configs"]
