@@ -1,7 +1,7 @@
 """Reading what a Workspace refers to in other Kubernetes objects into `ResolvedInputs`.
 
 Secrets and ConfigMaps named by spec.env, spec.config.fromConfigMaps, spec.authToken and
-spec.imagePullSecrets. A missing object or key is a `MissingInput` (reported as Stalled, and re-checked
+spec.imagePullSecrets. A missing object or key is a `Cause` (reported as Stalled, and re-checked
 on every resync, so creating the Secret later heals the Workspace). Messages name objects and keys,
 never values.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.workspace import API_VERSION, AUTH_TOKEN_SECRET_SUFFIX, KIND, KeySelector, WorkspaceSpec
-from controller.core.conditions import Reason
+from controller.core.conditions import Cause, Reason
 from controller.core.configfiles import new_auth_token
 from controller.core.plan import ResolvedInputs
 from controller.kube.client import ApiError, KubeClient
@@ -24,12 +24,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workspace-controller"
 TOKEN_KEY = "token"
 DOCKERCONFIGJSON = ".dockerconfigjson"
-
-
-@dataclass(frozen=True)
-class MissingInput:
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -59,9 +53,7 @@ class InputResolver:
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
 
-    async def resolve(
-        self, ws: WorkspaceIdentity, spec: WorkspaceSpec
-    ) -> tuple[ResolvedInputs, str] | MissingInput:
+    async def resolve(self, ws: WorkspaceIdentity, spec: WorkspaceSpec) -> tuple[ResolvedInputs, str] | Cause:
         """The inputs and the name of the Secret holding the auth token; or what is missing."""
         secrets: dict[str, dict[str, Any] | None] = {}
         config_maps: dict[str, dict[str, Any] | None] = {}
@@ -155,7 +147,7 @@ class InputResolver:
 
             token, token_secret = await self._auth_token(ws, spec, secret)
         except _Missing as missing:
-            return MissingInput(missing.reason, missing.message)
+            return Cause(missing.reason, missing.message)
 
         resolved = ResolvedInputs(
             env=tuple(env), config_maps=tuple(maps), auth_token=token, pull_secrets=tuple(pull)

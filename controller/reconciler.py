@@ -61,7 +61,7 @@ from controller.docker.errors import (
 from controller.docker.image_refs import split_reference
 from controller.docker.observed import ObservedContainer
 from controller.events import EventRecorder
-from controller.inputs import InputResolver, MissingInput, WorkspaceIdentity
+from controller.inputs import InputResolver, WorkspaceIdentity
 from controller.kube.client import ApiError, KubeClient
 from controller.observer import Observer
 from controller.settings import ControllerSettings
@@ -249,7 +249,7 @@ class Reconciler:
             return
 
         resolved = await self._inputs.resolve(obj.identity, spec)
-        if isinstance(resolved, MissingInput):
+        if isinstance(resolved, Cause):
             raise _Stall(resolved.reason, resolved.message)
         inputs, work.token_secret = resolved
 

@@ -40,15 +40,6 @@ def workspace_volume_name(workspace_id: str) -> str:
     return f"{container_name(workspace_id)}-workspace"
 
 
-def all_volume_names(workspace_id: str) -> tuple[str, ...]:
-    """Every volume a workspace may own, whatever its current spec: what deletion (policy Delete) removes."""
-    return (
-        config_volume_name(workspace_id),
-        workspace_volume_name(workspace_id),
-        session_volume_name(workspace_id),
-    )
-
-
 def internal_url(workspace_id: str) -> str:
     """How other containers on the workspace network reach the agent (its network alias)."""
     return f"http://{container_name(workspace_id)}:{AGENT_PORT}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from controller.core.naming import (
-    all_volume_names,
     auth_token_secret_name,
     config_volume_name,
     container_name,
@@ -46,14 +45,6 @@ def test_workspace_volume_is_truncated_like_its_siblings_not_full_id() -> None:
     # The Go provisioner used the full ID here; the controller keeps every name on the 12-character prefix.
     assert workspace_volume_name(UID) == "ws-3f2a9c1e-8b7-workspace"
     assert UID not in workspace_volume_name(UID)
-
-
-def test_all_volume_names_lists_every_volume_a_workspace_may_own() -> None:
-    assert all_volume_names(UID) == (
-        config_volume_name(UID),
-        workspace_volume_name(UID),
-        session_volume_name(UID),
-    )
 
 
 def test_internal_url_uses_the_network_alias_and_agent_port() -> None:
