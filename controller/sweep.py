@@ -14,12 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
 
 from controller import metrics
 from controller.core import labels
 from controller.core.sweep import Candidate, SweepPlan, plan_sweep
 from controller.docker.adapter import DockerAdapter
 from controller.docker.errors import DockerError
+from controller.docker.observed import ObservedContainer, ObservedVolume
 from controller.kube.client import ApiError, KubeClient
 from controller.settings import ControllerSettings
 
@@ -75,7 +78,7 @@ class OrphanSweeper:
         except DockerError as exc:
             return self._skip(f"listing Docker objects failed: {exc}")
         try:
-            workspaces = await self._kube.list_workspaces()
+            workspaces = await self._live_workspaces([*containers, *volumes])
         except ApiError as exc:
             return self._skip(f"the Workspace list could not be read completely: {exc}")
         live = {str((w.get("metadata") or {}).get("uid")) for w in workspaces}
@@ -140,6 +143,22 @@ class OrphanSweeper:
         return SweepReport(
             "completed", plan, tuple(removed_containers), tuple(removed_volumes), tuple(failed)
         )
+
+    async def _live_workspaces(
+        self, candidates: list[ObservedContainer | ObservedVolume]
+    ) -> list[dict[str, Any]]:
+        """All Workspaces; under namespaced RBAC (the cluster-wide list is forbidden), those of every
+        namespace a candidate's labels name. Any list that fails fails the pass."""
+        try:
+            return await self._kube.list_workspaces()
+        except ApiError as exc:
+            if exc.status != HTTPStatus.FORBIDDEN:
+                raise
+        namespaces = sorted({n for c in candidates if (n := c.labels.get(labels.NAMESPACE_LABEL))})
+        workspaces: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            workspaces.extend(await self._kube.list_workspaces(namespace))
+        return workspaces
 
     def _skip(self, why: str) -> SweepReport:
         metrics.SWEEP_PASSES.labels("skipped").inc()

@@ -46,7 +46,8 @@ def _orphan_uid(
     if not labels.is_owned_by(candidate.labels, instance):
         return Skip(candidate.name, "not-ours")
     uid = candidate.labels.get(labels.UID_LABEL)
-    if not uid:
+    # The namespace too: a sweep under namespaced RBAC lists the Workspaces of the namespaces named here.
+    if not uid or not candidate.labels.get(labels.NAMESPACE_LABEL):
         return Skip(candidate.name, "no-owner-label")
     if uid in live_uids:
         return None

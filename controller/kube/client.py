@@ -153,12 +153,16 @@ class KubeClient:
             content_type="application/merge-patch+json",
         )
 
-    async def list_workspaces(self, *, page_size: int = 500) -> list[dict[str, Any]]:
-        """Every Workspace in the cluster, all pages; raises rather than return a partial list."""
+    async def list_workspaces(
+        self, namespace: str | None = None, *, page_size: int = 500
+    ) -> list[dict[str, Any]]:
+        """Every Workspace in the cluster (or one namespace), all pages; raises rather than return a
+        partial list."""
+        path = self.workspace_path(namespace) if namespace else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
         items: list[dict[str, Any]] = []
         params: dict[str, str] = {"limit": str(page_size)}
         while True:
-            page = await self.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", params=params)
+            page = await self.request("GET", path, params=params)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

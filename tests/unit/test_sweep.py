@@ -178,12 +178,19 @@ class Docker:
 
 
 class Kube:
-    def __init__(self, uids: list[str] | None) -> None:
-        self.uids = uids
+    """Workspace lists as the API server answers them; `namespaced` = only per-namespace lists allowed."""
 
-    async def list_workspaces(self) -> list[dict[str, Any]]:
+    def __init__(self, uids: list[str] | None, *, namespaced: bool = False) -> None:
+        self.uids = uids
+        self.namespaced = namespaced
+        self.listed: list[str | None] = []
+
+    async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        self.listed.append(namespace)
         if self.uids is None:
             raise ApiError(0, "Unreachable", "connection reset")
+        if self.namespaced and namespace is None:
+            raise ApiError(403, "Forbidden", "cannot list resource workspaces at the cluster scope")
         return [{"metadata": {"uid": uid}} for uid in self.uids]
 
 
@@ -261,3 +268,20 @@ def test_volumes_of_an_orphan_whose_container_an_earlier_pass_removed_are_retrie
         earlier_policies={GONE: "Delete"},
     )
     assert [v.name for v in result.volumes] == [f"ws-{GONE[:12]}-configs"]
+
+
+def test_under_namespaced_rbac_a_pass_lists_the_namespaces_its_candidates_name() -> None:
+    docker = orphan_world()
+    kube = Kube([LIVE], namespaced=True)
+    report = asyncio.run(sweeper(docker, kube).sweep_once())
+    assert report.outcome == "completed"
+    assert kube.listed == [None, "ns"]
+    assert docker.removed == [f"id-{GONE}", f"ws-{GONE[:12]}-configs"]
+
+
+def test_a_candidate_without_a_namespace_label_is_never_an_orphan() -> None:
+    labels_without_namespace = {**owned(GONE, policy="Delete")}
+    del labels_without_namespace[labels.NAMESPACE_LABEL]
+    result = plan([Candidate(f"ws-{GONE[:12]}", labels_without_namespace, OLD, "id")])
+    assert result.containers == ()
+    assert skipped(result)[f"ws-{GONE[:12]}"] == "no-owner-label"
