@@ -7,8 +7,9 @@ raw docker-py baseline in the same run, on the same daemon, with the same images
 - resync:    N healthy workspaces looked at again (the periodic safety net);
 - teardown:  N workspaces deleted with their volumes.
 
-Kubernetes is not part of what is measured: the reconciler talks to `InMemoryKube`, a stand-in that
-answers Secret/ConfigMap reads and records status patches, so the numbers are the Docker side alone.
+Kubernetes is not part of what is measured: the reconciler talks to `tests.support.fake_kube.FakeKube`, the
+in-memory stand-in for its KubeApi seam (Secret/ConfigMap reads, status patches and Events kept in
+memory), so the numbers are the Docker side alone.
 The ratio column is controller time / raw time (lower is better; 1.0 means no overhead).
 """
 
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,40 +32,20 @@ import docker
 
 from controller import metrics
 from controller.api.workspace import WorkspaceSpec
-from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace, to_docker_create_kwargs
+from controller.core.identity import WorkspaceRef
+from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.docker.adapter import DockerAdapter
-from controller.events import EventRecorder
-from controller.observer import Observer
-from controller.reconciler import Reconciler, WorkspaceObject
+from controller.docker.archive import build_tar
+from controller.docker.create_args import create_args
+from controller.kube.event_recorder import EventRecorder
+from controller.kube.workspace_object import WorkspaceObject
+from controller.reconcile.observer import Observer
+from controller.reconcile.reconciler import Reconciler
 from controller.settings import ControllerSettings
+from tests.support.fake_kube import FakeKube
 from tests.support.stack import Registry, ensure_docker, push_test_images, start_registry
 
 CONFIG_YAML = "name: bench\nruntime: langgraph\n"
-
-
-class InMemoryKube:
-    """A stand-in for the Kubernetes API: the benchmark measures Docker, not the API server."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
-        self.status_patches = 0
-        self.events = 0
-
-    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.secrets.get((namespace, name))
-
-    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        self.secrets[(namespace, body["metadata"]["name"])] = dict(body)
-        return dict(body)
-
-    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return None
-
-    async def patch_workspace_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        self.status_patches += 1
-
-    async def post_event(self, *args: Any, **kwargs: Any) -> None:
-        self.events += 1
 
 
 def docker_calls() -> float:
@@ -101,9 +82,7 @@ def objects(n: int, registry: Registry, namespace: str) -> list[WorkspaceObject]
     spec = workspace_spec(registry)
     return [
         WorkspaceObject(
-            uid=str(uuid.uuid4()),
-            namespace=namespace,
-            name=f"bench-{i}",
+            ref=WorkspaceRef(uid=str(uuid.uuid4()), namespace=namespace, name=f"bench-{i}"),
             generation=1,
             spec=spec,
             status={},
@@ -117,9 +96,7 @@ def raw_plans(objs: list[WorkspaceObject], settings: ControllerSettings) -> list
     plans = []
     for obj in objs:
         spec = WorkspaceSpec.model_validate(obj.spec)
-        plan = plan_workspace(
-            obj.uid, obj.namespace, obj.name, spec, ResolvedInputs(auth_token="raw-token"), settings
-        )
+        plan = plan_workspace(obj.ref, spec, ResolvedInputs(auth_token="raw-token"), settings)
         assert isinstance(plan, ContainerPlan)
         plans.append(plan)
     return plans
@@ -142,21 +119,21 @@ class RawSdk:
         futures = [self.pool.submit(job, self._api()) for job in jobs]
         self.calls += sum(f.result() for f in futures)
 
-    def provision(self, plan: ContainerPlan, network: str) -> Callable[[Any], int]:
+    def provision(self, plan: ContainerPlan, network_id: str) -> Callable[[Any], int]:
         def job(api: Any) -> int:
             for volume in plan.volumes:
                 api.create_volume(name=volume.name, labels=dict(volume.labels))
-            kwargs = to_docker_create_kwargs(plan)
-            container = {k: v for k, v in kwargs["container"].items() if k != "name"}
-            host_config = api.create_host_config(**{**kwargs["host_config"], "network_mode": network})
-            endpoints = {network: api.create_endpoint_config(aliases=list(plan.aliases))}
+            args = create_args(plan.container, network_id)
+            host_config = api.create_host_config(**args.host_config)
+            endpoints = {net: api.create_endpoint_config(**kw) for net, kw in args.endpoints.items()}
             created = api.create_container(
-                name=plan.name,
+                name=args.name,
+                platform=args.platform,
                 host_config=host_config,
-                networking_config=api.create_networking_config(endpoints),
-                **container,
+                networking_config=api.create_networking_config(endpoints) if endpoints else None,
+                **args.container,
             )
-            api.put_archive(created["Id"], "/configs", plan.config_tar())
+            api.put_archive(created["Id"], plan.files.root, build_tar(plan.files.files))
             api.start(created["Id"])
             return len(plan.volumes) + 3
 
@@ -210,7 +187,11 @@ async def one_round(
     rows = []
 
     async def provision() -> None:
-        await asyncio.gather(*(reconciler.reconcile(o) for o in objs))
+        results = await asyncio.gather(*(reconciler.reconcile(o) for o in objs))
+        # A failed pass would make the scenario cheap for the wrong reason.
+        failed = [r for r in results if r.result == "error"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {len(objs)} reconciles failed while provisioning")
 
     async def resync() -> None:
         await observer.refresh()
@@ -248,14 +229,14 @@ async def run(n: int, repeats: int, concurrency: int, registry: Registry) -> lis
         }
     )
     adapter = DockerAdapter(concurrency=concurrency)
-    kube = InMemoryKube()
+    kube = FakeKube()
     observer = Observer(adapter, instance)
     reconciler = Reconciler(
-        docker=adapter,
-        kube=kube,  # type: ignore[arg-type]  # the stand-in has the methods the reconciler uses
+        runtime=adapter,
+        kube=kube,
         settings=settings,
         observer=observer,
-        events=EventRecorder(kube),  # type: ignore[arg-type]
+        events=EventRecorder(kube),
     )
     raw = RawSdk(concurrency)
     rows: dict[str, list[Row]] = {"provision": [], "resync": [], "teardown": []}

@@ -8,8 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from controller.settings import ControllerSettings
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+
+def parse_args(argv: Sequence[str], defaults: ControllerSettings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m controller",
         description="Reconcile molecule.ai/v1alpha1 Workspaces into Docker containers.",
@@ -23,43 +25,50 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--liveness",
-        default=os.environ.get("WC_LIVENESS", "http://127.0.0.1:8081/healthz"),
-        help="kopf's liveness endpoint (env WC_LIVENESS)",
+        default=defaults.liveness,
+        help="kopf's liveness endpoint; empty disables it (env WC_LIVENESS)",
     )
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=int(os.environ.get("WC_METRICS_PORT", "8080")),
+        default=defaults.metrics_port,
         help="port of the Prometheus /metrics endpoint; 0 disables it (env WC_METRICS_PORT)",
     )
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
-        default=os.environ.get("WC_LOG_FORMAT", "text"),
+        default=defaults.log_format,
         help="log line format (env WC_LOG_FORMAT)",
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("WC_LOG_LEVEL", "INFO"),
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        default=defaults.log_level,
         help="log level (env WC_LOG_LEVEL)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from_env = ControllerSettings.from_env(os.environ)
+    args = parse_args(sys.argv[1:] if argv is None else argv, from_env)
+    settings = from_env.model_copy(
+        update={
+            "liveness": args.liveness,
+            "metrics_port": args.metrics_port,
+            "log_format": args.log_format,
+            "log_level": args.log_level,
+        }
+    )
     from controller.logs import configure_logging
     from controller.operator import run
 
-    configure_logging(args.log_format, args.log_level)
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger(__name__).info(
         "workspace-controller starting (namespaces: %s)", ", ".join(args.namespace) or "all"
     )
-    return run(
-        namespaces=tuple(args.namespace),
-        liveness=args.liveness or None,
-        metrics_port=args.metrics_port,
-    )
+    return run(settings, namespaces=tuple(args.namespace))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ RECONCILE_TIME = Histogram(
     ["controller"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-MAX_CONCURRENT = Gauge(
-    "controller_runtime_max_concurrent_reconciles",
-    "Maximum number of concurrent Docker calls per controller.",
-    ["controller"],
+DOCKER_MAX_CONCURRENT_CALLS = Gauge(
+    "workspace_controller_docker_max_concurrent_calls",
+    "Docker Engine API calls this controller makes at once at most (WC_DOCKER_CONCURRENCY).",
 )
 ACTIVE_WORKERS = Gauge(
     "controller_runtime_active_workers",
@@ -84,6 +83,6 @@ SWEEP_PASSES = Counter(
     ["outcome"],
 )
 
-for _result in ("success", "error", "requeue", "requeue_after"):
+for _result in ("success", "error", "requeue_after"):
     RECONCILE_TOTAL.labels(CONTROLLER, _result)
 RECONCILE_ERRORS.labels(CONTROLLER)

@@ -1,9 +1,12 @@
 """kopf wiring: thin and declarative. Everything it calls lives in modules named for what they hold.
 
 Each Workspace gets one reconcile loop (a kopf daemon) that runs when woken: by a change to the
-Workspace (an `on.event` handler), by a Docker event about its container, by the resync timer (which
-first lists Docker once for everyone), or by its own requeue. One reconcile is in flight per Workspace
-and triggers that arrive meanwhile coalesce, as in a controller-runtime work queue.
+Workspace (an `on.event` handler), by a container event (`reconcile.watchers`), by the resync timer
+(which first lists the runtime once for everyone), or by its own requeue. One reconcile is in flight
+per Workspace and triggers that arrive meanwhile coalesce, as in a controller-runtime work queue.
+
+The long-lived parts are built once at start-up and kept in kopf's `memo` (`memo.controller`); every
+handler reaches them through it.
 """
 
 from __future__ import annotations
@@ -11,28 +14,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
-from controller import metrics
+from controller import docker, metrics
 from controller.api.workspace import GROUP, PLURAL, VERSION
-from controller.core import labels
-from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import DockerError
-from controller.docker.events import CONNECTED, RECONNECTED
-from controller.events import EventRecorder
+from controller.core.backoff import backoff
 from controller.kube.client import KubeClient
-from controller.observer import Observer
-from controller.reconciler import FLUX_REQUESTED_AT, Reconciler, Result, WorkspaceObject
+from controller.kube.event_recorder import EventRecorder
+from controller.kube.workspace_object import WorkspaceObject, needs_attention
+from controller.port.errors import ContainerRuntimeError
+from controller.port.runtime import ContainerRuntime
+from controller.reconcile.observer import Observer
+from controller.reconcile.orphan_sweeper import OrphanSweeper
+from controller.reconcile.reconciler import Reconciler, Result
+from controller.reconcile.triggers import Triggers
+from controller.reconcile.watchers import follow_runtime_events, resync_forever
 from controller.settings import ControllerSettings
-from controller.sweep import OrphanSweeper
-from controller.triggers import Triggers
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,11 @@ FINALIZER = "molecule.ai/workspace-cleanup"
 
 
 @dataclass
-class Runtime:
-    """The controller's long-lived parts, built at startup."""
+class Controller:
+    """The controller's long-lived parts, built at start-up."""
 
     settings: ControllerSettings
-    docker: DockerAdapter
+    runtime: ContainerRuntime
     kube: KubeClient
     observer: Observer
     reconciler: Reconciler
@@ -54,14 +57,49 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     active: int = 0
 
+    @classmethod
+    def build(cls, settings: ControllerSettings) -> Controller:
+        runtime = docker.connect(
+            timeout=settings.docker_timeout_seconds, concurrency=settings.docker_concurrency
+        )
+        kube = KubeClient.from_environment()
+        observer = Observer(runtime, settings.instance)
+        reconciler = Reconciler(
+            runtime=runtime, kube=kube, settings=settings, observer=observer, events=EventRecorder(kube)
+        )
+        sweeper = OrphanSweeper(runtime=runtime, kube=kube, settings=settings)
+        return cls(settings, runtime, kube, observer, reconciler, sweeper)
+
+    def start_background(self) -> None:
+        self.tasks = [
+            asyncio.create_task(
+                resync_forever(self.observer, self.triggers, self.settings.resync_seconds), name="resync"
+            ),
+            asyncio.create_task(
+                follow_runtime_events(self.runtime, self.observer, self.triggers, self.settings.instance),
+                name="runtime-events",
+            ),
+            asyncio.create_task(self.sweeper.run_forever(), name="orphan-sweep"),
+        ]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.runtime.close()
+        await self.kube.close()
+
     async def reconcile(self, obj: WorkspaceObject, *, fresh: bool) -> Result:
+        """One reconcile, counted and timed as controller-runtime counts them."""
         self.active += 1
         metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).set(self.active)
         started = time.perf_counter()
         try:
             result = await self.reconciler.reconcile(obj, fresh=fresh)
         except Exception:
-            log.exception("reconcile of %s/%s failed unexpectedly", obj.namespace, obj.name)
+            log.exception("reconcile of %s failed unexpectedly", obj.ref)
             result = Result("error", 30.0)
         finally:
             self.active -= 1
@@ -73,15 +111,6 @@ class Runtime:
         return result
 
 
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("the controller has not started")
-    return _runtime
-
-
 @kopf.on.login(registry=registry)
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
     """In-cluster ServiceAccount first, then KUBECONFIG: no client library needed."""
@@ -89,8 +118,7 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | No
 
 
 @kopf.on.startup(registry=registry)
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _runtime
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False  # Events are posted explicitly, not from log lines.
     settings.persistence.finalizer = FINALIZER
     settings.watching.server_timeout = 300
@@ -100,25 +128,15 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # scan CRDs or namespaces (which deploy/'s least-privilege RBAC does not allow).
     settings.scanning.disabled = True
 
-    config = ControllerSettings.from_env(os.environ)
-    docker = DockerAdapter(timeout=config.docker_timeout_seconds, concurrency=config.docker_concurrency)
-    kube = KubeClient.from_environment()
-    observer = Observer(docker, config.instance)
-    recorder = EventRecorder(kube)
-    reconciler = Reconciler(docker=docker, kube=kube, settings=config, observer=observer, events=recorder)
-    sweeper = OrphanSweeper(docker=docker, kube=kube, settings=config)
-    rt = Runtime(config, docker, kube, observer, reconciler, sweeper)
-    _runtime = rt
-    metrics.MAX_CONCURRENT.labels(metrics.CONTROLLER).set(config.docker_concurrency)
-    rt.tasks = [
-        asyncio.create_task(_resync_loop(rt), name="resync"),
-        asyncio.create_task(_docker_events_loop(rt), name="docker-events"),
-        asyncio.create_task(sweeper.run_forever(), name="orphan-sweep"),
-    ]
+    config: ControllerSettings = memo.settings
+    controller = Controller.build(config)
+    memo.controller = controller
+    metrics.DOCKER_MAX_CONCURRENT_CALLS.set(config.docker_concurrency)
+    controller.start_background()
     log.info(
         "controller instance %r: Docker via %s, resync every %ss, orphan sweep every %ss%s",
         config.instance,
-        os.environ.get("DOCKER_HOST", "the default socket"),
+        config.docker_host or "the default socket",
         config.resync_seconds,
         config.sweep_interval_seconds,
         " (dry run)" if config.sweep_dry_run else "",
@@ -126,130 +144,74 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.cleanup(registry=registry)
-async def cleanup(**_: Any) -> None:
-    global _runtime
-    rt = _runtime
-    if rt is None:
-        return
-    for task in rt.tasks:
-        task.cancel()
-    for task in rt.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    await rt.docker.close()
-    await rt.kube.close()
-    _runtime = None
-
-
-async def _resync_loop(rt: Runtime) -> None:
-    """The safety net: one Docker list for everyone, then every loop takes a look."""
-    while True:
-        try:
-            await rt.observer.refresh()
-        except DockerError as exc:
-            log.warning("resync: listing containers failed: %s", exc)
-        except Exception:  # the safety net must never stop
-            log.exception("resync: listing containers failed unexpectedly")
-        rt.triggers.wake_all()
-        await asyncio.sleep(rt.settings.resync_seconds)
-
-
-async def _docker_events_loop(rt: Runtime) -> None:
-    """React to Docker within about a second: a container died, was OOM-killed, removed, unhealthy."""
-    owned = labels.owned(rt.settings.instance)
-    while True:
-        try:
-            async for event in rt.docker.events(owned):
-                metrics.DOCKER_EVENTS.labels(event.kind).inc()
-                if event.kind in (CONNECTED, RECONNECTED):
-                    # Events may have been missed while the stream was down: re-observe everything.
-                    if event.kind == RECONNECTED:
-                        with contextlib.suppress(DockerError):
-                            await rt.observer.refresh()
-                        rt.triggers.wake_all()
-                    continue
-                rt.observer.note_event(event)
-                uid = event.labels.get(labels.UID_LABEL)
-                if uid:
-                    rt.triggers.wake(uid, fresh_observation=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("following Docker events failed; starting again")
-            await asyncio.sleep(1.0)
-
-
-def needs_attention(body: Mapping[str, Any]) -> bool:
-    """Whether a watch event on a Workspace asks for a reconcile (our own status writes do not)."""
-    meta = body.get("metadata") or {}
-    status = body.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return True
-    if meta.get("generation") != status.get("observedGeneration"):
-        return True
-    requested = (meta.get("annotations") or {}).get(FLUX_REQUESTED_AT)
-    return bool(requested) and requested != status.get("lastHandledReconcileAt")
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.close()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-async def on_workspace_event(type: str | None, body: kopf.Body, uid: str, **_: Any) -> None:
+async def on_workspace_event(type: str | None, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     # async: it runs on the event loop, where the triggers live (a sync handler would run in a thread).
-    if _runtime is None:
-        return
+    controller: Controller = memo.controller
     if type == "DELETED":
-        _runtime.reconciler.forget(uid)
+        controller.reconciler.forget(uid)
     elif needs_attention(body):
-        _runtime.triggers.wake(uid)
+        controller.triggers.wake(uid)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=10.0)
-async def workspace_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    rt = runtime()
-    rt.triggers.register(uid)
+async def workspace_loop(
+    body: kopf.Body, uid: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
+    controller: Controller = memo.controller
+    triggers = controller.triggers
+    triggers.register(uid)
     metrics.WORKSPACES.inc()
     try:
         while not stopped:
             obj = WorkspaceObject.from_body(body)
             if obj.deleting:
                 return
-            result = await rt.reconcile(obj, fresh=rt.triggers.take_fresh_observation(uid))
+            result = await controller.reconcile(obj, fresh=triggers.take_fresh_observation(uid))
             if stopped:
                 return
             if result.requeue_after == 0:
                 continue
             # Woken by a trigger or the resync (which wakes everyone); a requeue sets its own deadline.
-            await rt.triggers.wait(uid, result.requeue_after)
+            await triggers.wait(uid, result.requeue_after)
     finally:
-        rt.triggers.unregister(uid)
+        triggers.unregister(uid)
         metrics.WORKSPACES.dec()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-async def on_workspace_delete(body: kopf.Body, retry: int, **_: Any) -> None:
-    """The finalizer: the container goes, the volumes per deletionPolicy; Docker errors retry."""
-    rt = runtime()
+async def on_workspace_delete(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    """The finalizer: the container goes, the volumes per deletionPolicy; runtime errors retry."""
+    controller: Controller = memo.controller
     obj = WorkspaceObject.from_body(body)
     try:
-        await rt.reconciler.finalize(obj)
-    except DockerError as exc:
-        delay = min(2.0 ** min(retry, 6), 60.0)
+        await controller.reconciler.finalize(obj)
+    except ContainerRuntimeError as exc:
+        delay = backoff(retry)
         raise kopf.TemporaryError(
             f"cleaning up Docker objects failed, retrying in {delay:.0f}s: {exc}", delay=delay
         ) from exc
     finally:
-        rt.triggers.unregister(obj.uid)
+        controller.triggers.unregister(obj.ref.uid)
 
 
-def run(*, namespaces: Collection[str], liveness: str | None, metrics_port: int) -> int:
-    if metrics_port:
-        start_http_server(metrics_port, addr=os.environ.get("WC_METRICS_ADDR", "127.0.0.1"))
+def run(settings: ControllerSettings, *, namespaces: Collection[str]) -> int:
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_addr)
     asyncio.run(
         kopf.operator(
             registry=registry,
             standalone=True,
             clusterwide=not namespaces,
             namespaces=list(namespaces),
-            liveness_endpoint=liveness,
+            liveness_endpoint=settings.liveness or None,
+            memo=kopf.Memo(settings=settings),
         )
     )
     return 0

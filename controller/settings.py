@@ -1,4 +1,8 @@
-"""Operator-level settings, read once from the controller's environment."""
+"""Operator-level settings, read once from the controller's environment (`ControllerSettings.from_env`).
+
+Every variable the controller reads is read here and nowhere else; the command line (`__main__`) may
+override the few that are also flags.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ KNOWN_RUNTIMES = (
 _INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _INT64_MAX = 2**63 - 1
+_LOG_FORMATS = ("text", "json")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -53,6 +59,14 @@ class ControllerSettings(BaseModel):
     crashloop_restarts: int = 5
     crashloop_window_seconds: int = 300
     known_runtimes: tuple[str, ...] = KNOWN_RUNTIMES
+    docker_host: str | None = None
+    """Where the Docker daemon is (DOCKER_HOST); None for the default socket. The Docker SDK reads it,
+    with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, itself: this copy is for the log."""
+    metrics_port: int = 8080
+    metrics_addr: str = "127.0.0.1"
+    liveness: str = "http://127.0.0.1:8081/healthz"
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerSettings:
@@ -84,6 +98,13 @@ class ControllerSettings(BaseModel):
             sweep_dry_run=_strict_bool(env, "WC_SWEEP_DRY_RUN", default=False),
             crashloop_restarts=_strict_int(env, "WC_CRASHLOOP_RESTARTS", 5, minimum=1),
             crashloop_window_seconds=_strict_int(env, "WC_CRASHLOOP_WINDOW", 300, minimum=1),
+            docker_host=env.get("DOCKER_HOST") or None,
+            metrics_port=_strict_int(env, "WC_METRICS_PORT", 8080, minimum=0),
+            metrics_addr=env.get("WC_METRICS_ADDR") or "127.0.0.1",
+            # Set-but-empty turns kopf's liveness endpoint off.
+            liveness=env.get("WC_LIVENESS", "http://127.0.0.1:8081/healthz"),
+            log_format=_strict_choice(env, "WC_LOG_FORMAT", _LOG_FORMATS, "text"),
+            log_level=_strict_choice(env, "WC_LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
         )
 
 
@@ -113,6 +134,18 @@ def _strict_int(env: Mapping[str, str], name: str, default: int, *, minimum: int
     if not _GO_INT.fullmatch(raw) or int(raw) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {raw!r}")
     return int(raw)
+
+
+def _strict_choice(
+    env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str, *, upper: bool = False
+) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = raw.upper() if upper else raw
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return value
 
 
 def _strict_bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

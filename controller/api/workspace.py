@@ -438,7 +438,10 @@ class WorkspaceSpec(ApiModel):
         description="Unset: the controller's PLATFORM_URL setting.",
     )
     awareness: Awareness | None = None
-    suspend: bool = Field(default=False, description="Stop and remove the container; volumes are kept.")
+    suspend: bool = Field(
+        default=False,
+        description="Stop the container; it and its volumes are kept, and false starts it again.",
+    )
     deletion_policy: DeletionPolicy = Field(
         default="Delete",
         description="What happens to the workspace's volumes when the Workspace is deleted.",

@@ -15,13 +15,13 @@ dependency is fixed, never sticking until a restart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from controller.api.workspace import Condition, ConditionStatus, ContainerStatus, Phase
+from controller.core.causes import Cause, Reason
 
 
 class ConditionType(StrEnum):
@@ -29,50 +29,6 @@ class ConditionType(StrEnum):
     SYNCED = "Synced"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
-
-
-class Reason(StrEnum):
-    # Ready
-    CONTAINER_RUNNING = "ContainerRunning"
-    CONTAINER_STARTING = "ContainerStarting"
-    CONTAINER_UNHEALTHY = "ContainerUnhealthy"
-    CONTAINER_RESTARTING = "ContainerRestarting"
-    CONTAINER_EXITED = "ContainerExited"
-    CONTAINER_NOT_RUNNING = "ContainerNotRunning"
-    CONTAINER_MISSING = "ContainerMissing"
-    CONFIG_OUTDATED = "ConfigOutdated"
-    SUSPENDED = "Suspended"
-    DELETING = "Deleting"
-    # Synced
-    RECONCILE_SUCCESS = "ReconcileSuccess"
-    RECONCILE_ERROR = "ReconcileError"
-    DOCKER_UNAVAILABLE = "DockerUnavailable"
-    RECONCILE_PAUSED = "ReconcilePaused"
-    # Reconciling
-    PROGRESSING = "Progressing"
-    CREATING = "Creating"
-    PULLING = "Pulling"
-    # Stalled: the spec or a dependency must change before another attempt can succeed
-    IMAGE_NOT_FOUND = "ImageNotFound"
-    REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
-    UNKNOWN_RUNTIME = "UnknownRuntime"
-    NO_CONFIG_SOURCE = "NoConfigSource"
-    SECRET_NOT_FOUND = "SecretNotFound"
-    CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
-    CRASH_LOOP = "CrashLoop"
-    INVALID_SPEC = "InvalidSpec"
-    INVALID_CONFIG = "InvalidConfig"
-    INVALID_AUTH_TOKEN = "InvalidAuthToken"
-    NAME_CONFLICT = "NameConflict"
-    CONTAINER_REJECTED = "ContainerRejected"
-
-
-@dataclass(frozen=True)
-class Cause:
-    """A reason (CamelCase, for machines) with a message (for people)."""
-
-    reason: str
-    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,10 +146,7 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
     container = outcome.container
     if container is None:
         if outcome.error is not None:
-            status: ConditionStatus = (
-                "Unknown" if outcome.error.reason == Reason.DOCKER_UNAVAILABLE else "False"
-            )
-            return ConditionUpdate(ready, status, *_cause(outcome.error))
+            return ConditionUpdate(ready, "False", *_cause(outcome.error))
         if outcome.progressing is not None:
             return ConditionUpdate(ready, "Unknown", *_cause(outcome.progressing))
         if first_visit:
@@ -301,26 +254,3 @@ def compute_phase(outcome: ReconcileOutcome) -> Phase:
     if state == "created":
         return "Creating"
     return "Pending"
-
-
-def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-    """Whether writing ``new`` over ``old`` would change the stored status.
-
-    Compared semantically: a missing field equals a null or empty one, and list-map entries (conditions)
-    compare by key, not position. No field is ignored, so a status that only moves a timestamp still counts
-    as a change; ``compute_conditions`` is what keeps timestamps still when nothing happened.
-    """
-    return bool(_canonical(old or {}) != _canonical(new or {}))
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        # An absent field, a null and an empty list or object all mean "nothing here".
-        canonical = {key: _canonical(item) for key, item in value.items()}
-        return {key: item for key, item in canonical.items() if item not in (None, [], {})}
-    if isinstance(value, list | tuple):
-        items = [_canonical(item) for item in value]
-        if items and all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in items):
-            return sorted(items, key=lambda item: str(item["type"]))
-        return items
-    return value

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from controller.core.causes import Cause, Reason
+
 DOCKER_MAX_RESTART_DELAY = 60.0
 """Docker's restart delay stops doubling at one minute (moby's restartmanager)."""
 MAX_REMEMBERED = 1000
@@ -51,9 +53,22 @@ class RestartHistory:
             self.restarts.clear()  # it stayed up for a whole window: the episode is over
         return len(self.restarts)
 
+    def episode(self, container_id: str) -> int:
+        """The restarts of the current episode of that container (0 for a container not seen yet)."""
+        return len(self.restarts) if container_id == self.container_id else 0
+
 
 def is_crash_looping(restarts: int, budget: int) -> bool:
     return restarts > budget
+
+
+def crash_loop_cause(
+    restarts: int, budget: int, window: float, exit_code: int | None, oom_killed: bool | None
+) -> Cause | None:
+    """Stalled/CrashLoop when the episode has more restarts than the budget; None otherwise."""
+    if not is_crash_looping(restarts, budget):
+        return None
+    return Cause(Reason.CRASH_LOOP, crash_loop_message(restarts, window, exit_code, oom_killed))
 
 
 def crash_loop_message(restarts: int, window: float, exit_code: int | None, oom_killed: bool | None) -> str:

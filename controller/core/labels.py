@@ -9,7 +9,8 @@ controller instance.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from controller.core.identity import WorkspaceRef
 
 MANAGED_LABEL = "molecule.platform.managed"
 MANAGED_VALUE = "true"
@@ -23,34 +24,31 @@ CONFIG_HASH_LABEL = "molecule.ai/config-hash"
 DELETION_POLICY_LABEL = "molecule.ai/deletion-policy"
 
 
-@dataclass(frozen=True)
-class WorkspaceRef:
-    """The Workspace a labeled Docker object belongs to."""
-
-    uid: str
-    namespace: str
-    name: str
-
-
-def workspace_labels(instance: str, uid: str, namespace: str, name: str) -> dict[str, str]:
+def workspace_labels(instance: str, workspace: WorkspaceRef, deletion_policy: str) -> dict[str, str]:
     """Labels on every object of a workspace (container and volumes)."""
     return {
         MANAGED_LABEL: MANAGED_VALUE,
         INSTANCE_LABEL: instance,
-        UID_LABEL: uid,
-        NAMESPACE_LABEL: namespace,
-        NAME_LABEL: name,
+        UID_LABEL: workspace.uid,
+        NAMESPACE_LABEL: workspace.namespace,
+        NAME_LABEL: workspace.name,
+        DELETION_POLICY_LABEL: deletion_policy,
     }
 
 
-def container_labels(instance: str, uid: str, namespace: str, name: str, config_hash: str) -> dict[str, str]:
-    """Workspace labels plus the hash of the configuration the container was created from."""
-    return {**workspace_labels(instance, uid, namespace, name), CONFIG_HASH_LABEL: config_hash}
+def with_config_hash(labels: Mapping[str, str], config_hash: str) -> dict[str, str]:
+    """A container's labels: its workspace's, plus the hash of the configuration it was created from."""
+    return {**labels, CONFIG_HASH_LABEL: config_hash}
 
 
 def owned(instance: str) -> dict[str, str]:
-    """The labels selecting everything this controller instance owns (a Docker label filter)."""
+    """The labels selecting everything this controller instance owns (a label selector)."""
     return {MANAGED_LABEL: MANAGED_VALUE, INSTANCE_LABEL: instance}
+
+
+def owned_by_workspace(instance: str, uid: str) -> dict[str, str]:
+    """The labels selecting everything of one Workspace, whatever its name (a rename by hand included)."""
+    return {**owned(instance), UID_LABEL: uid}
 
 
 def is_owned_by(labels: Mapping[str, str] | None, instance: str) -> bool:

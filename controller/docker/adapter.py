@@ -1,14 +1,9 @@
-"""`DockerAdapter`: the controller's only door to Docker.
+"""`DockerAdapter`: the `ContainerRuntime` port implemented for one Docker Engine.
 
-An async facade over the synchronous SDK (see `executor` for how calls run off the event loop).
-It takes plain values (names, label maps, SDK keyword arguments, tar bytes) and returns the frozen
-values of `observed` and `events`, so the reconcile layer maps between those and its own types.
-Every failure is a `controller.docker.errors.DockerError` subclass.
-
-Idempotence is built in where the engine's answer allows it: removing what is already gone (or
-being removed) succeeds, creating a network or volume that exists is a no-op. What needs a decision
-is reported instead: a name conflict on create (`Conflict`: adopt the existing container), a
-volume still in use (`InUse`: retry later), a volume that exists without our labels (returned).
+An async facade over the synchronous SDK (see `executor` for how calls run off the event loop). It
+takes and returns the port's values (`controller.port.values`) and translates them to and from the
+SDK's shapes here (`create_args`, `archive`, `parse`), so nothing above the port sees a Docker
+argument. Every failure is a `controller.port.errors` class (`classify`).
 """
 
 from __future__ import annotations
@@ -18,40 +13,48 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import docker.auth
 import requests
 
-from controller.docker.errors import (
-    Conflict,
-    DockerError,
-    ImageNotFound,
-    NotFound,
-    RegistryAuthFailed,
-    RegistryUnavailable,
-    RemovalInProgress,
-    classify,
-    classify_pull_error,
-)
-from controller.docker.events import CONTAINER_ACTIONS, DockerEvent, follow_events
+from controller.core.image_refs import split_reference
+from controller.core.naming import AGENT_PORT
+from controller.docker.archive import build_tar
+from controller.docker.classify import classify, classify_pull_error
+from controller.docker.create_args import create_args
+from controller.docker.event_stream import CONTAINER_ACTIONS, follow_events
 from controller.docker.executor import ConnectionSettings, SdkExecutor
-from controller.docker.image_refs import digest_for, split_reference
-from controller.docker.observed import (
-    AGENT_PORT,
-    ObservedContainer,
+from controller.docker.parse import (
     ObservedNetwork,
-    ObservedVolume,
     canonical_network,
     parse_container_inspect,
     parse_container_list_entry,
+    parse_image,
     parse_network,
     parse_volume,
 )
-from controller.docker.registry_auth import InvalidRegistryAuth, pull_auth_config
 from controller.metrics import DOCKER_CALL_TIME, DOCKER_CALLS
+from controller.port.errors import (
+    Conflict,
+    ContainerRuntimeError,
+    ImageNotFound,
+    NotFound,
+    RegistryUnavailable,
+    RemovalInProgress,
+)
+from controller.port.values import (
+    ContainerEvent,
+    ContainerSpec,
+    FileTree,
+    Labels,
+    ObservedContainer,
+    ObservedImage,
+    ObservedVolume,
+    RegistryCredentials,
+)
 
 __all__ = ["DockerAdapter"]
 
@@ -62,11 +65,9 @@ T = TypeVar("T")
 PULL_SILENCE_LIMIT = 120.0
 """A pull that reports no progress for this long is stuck (the daemon streams progress while it works)."""
 
-_RESERVED_CREATE_KWARGS = frozenset(("name", "host_config", "networking_config", "platform"))
-
 
 class DockerAdapter:
-    """Observe and change containers, volumes, networks and images on one Docker daemon.
+    """The `ContainerRuntime` of one Docker daemon: containers, volumes, networks, images, events.
 
     `base_url` None takes the daemon from the environment (DOCKER_HOST & co., else the default
     socket). `timeout` bounds each API request; pulls have their own, longer `pull_timeout`.
@@ -110,7 +111,7 @@ class DockerAdapter:
         outcome = "ok"
         try:
             return await executor.call(fn, *args)
-        except DockerError as exc:
+        except ContainerRuntimeError as exc:
             outcome = type(exc).__name__
             raise
         finally:
@@ -123,16 +124,16 @@ class DockerAdapter:
         """True when the daemon answers; False (logged) when it does not."""
         try:
             await self._call("ping", lambda api: api.ping())
-        except DockerError as exc:
+        except ContainerRuntimeError as exc:
             log.warning("docker daemon does not answer: %s", exc)
             return False
         return True
 
     # -- containers --------------------------------------------------------------------------------
 
-    async def list_containers(self, labels: Mapping[str, str]) -> list[ObservedContainer]:
-        """All containers (any state) carrying every one of `labels`, in one list call."""
-        filters = {"label": _label_filters(labels)}
+    async def list_containers(self, selector: Labels) -> list[ObservedContainer]:
+        """All containers (any state) carrying every label of `selector`, in one list call."""
+        filters = {"label": _label_filters(selector)}
         entries = await self._call("list_containers", lambda api: api.containers(all=True, filters=filters))
         port = self._agent_port
         return [parse_container_list_entry(e, port) for e in _dicts(entries)]
@@ -148,65 +149,57 @@ class DockerAdapter:
         return parse_container_inspect(data if isinstance(data, dict) else {}, self._agent_port)
 
     async def create_container(
-        self,
-        name: str,
-        create_kwargs: Mapping[str, Any],
-        host_config_kwargs: Mapping[str, Any],
-        networking: Mapping[str, Mapping[str, Any]] | None = None,
-        platform: str = "",
+        self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None
     ) -> str:
-        """Create (not start) a container; return its ID.
+        """Create (not start) a container from `spec` and put `files` into it; return its ID.
 
-        `create_kwargs` are `APIClient.create_container` arguments (image, environment, labels,
-        ports, ...), `host_config_kwargs` those of `create_host_config`, and `networking` maps a
-        network name or ID to `create_endpoint_config` arguments (API 1.41 takes one network at
-        create). `platform` ("os/arch", "" for the daemon's default) selects the image variant.
-        Raises `Conflict` when the name is taken: the caller inspects and adopts that container.
+        Raises `Conflict` when the name is taken: the caller inspects the holder. When the files
+        cannot be written the created container stays, for the next pass to write and start.
         """
-        clash = _RESERVED_CREATE_KWARGS & set(create_kwargs)
-        if clash:
-            raise ValueError(f"create_kwargs must not set {sorted(clash)}; they are separate arguments")
+        args = create_args(spec, network_id)
 
         def create(api: Any) -> str:
-            host_config = api.create_host_config(**dict(host_config_kwargs))
+            host_config = api.create_host_config(**args.host_config)
             networking_config = None
-            if networking:
+            if args.endpoints:
                 networking_config = api.create_networking_config(
-                    {net: api.create_endpoint_config(**dict(kw)) for net, kw in networking.items()}
+                    {net: api.create_endpoint_config(**kw) for net, kw in args.endpoints.items()}
                 )
             result = api.create_container(
-                name=name,
+                name=args.name,
                 host_config=host_config,
                 networking_config=networking_config,
-                platform=platform or None,
-                **dict(create_kwargs),
+                platform=args.platform,
+                **args.container,
             )
             for warning in result.get("Warnings") or []:
-                log.warning("docker create %s: %s", name, warning)
+                log.warning("docker create %s: %s", args.name, warning)
             return str(result["Id"])
 
-        return await self._call("create_container", create)
+        container_id = await self._call("create_container", create)
+        await self.write_files(container_id, files)
+        return container_id
 
-    async def put_files(self, container_id: str, path: str, tar_bytes: bytes) -> None:
-        """Unpack a tar archive at `path` inside the container (modes and owners as in the archive).
+    async def write_files(self, container_id: str, files: FileTree) -> None:
+        """Unpack `files` under `files.root` inside the container (modes as given, owned by root).
 
         Works on a created, not yet started container, including into a volume mounted there and
         with a read-only root filesystem: config files and secrets land before the agent starts.
         """
-        ok = await self._call("put_files", lambda api: api.put_archive(container_id, path, tar_bytes))
+        tar = build_tar(files.files)
+        ok = await self._call("put_files", lambda api: api.put_archive(container_id, files.root, tar))
         if not ok:
-            raise DockerError(f"copying files to {container_id}:{path} was refused")
+            raise ContainerRuntimeError(f"copying files to {container_id}:{files.root} was refused")
 
     async def start_container(self, container_id: str) -> None:
         await self._call("start_container", lambda api: api.start(container_id))
 
-    async def stop_container(self, container_id: str, timeout: float) -> None:  # noqa: ASYNC109
-        """Stop gracefully (SIGTERM), killing after `timeout` seconds of grace.
+    async def stop_container(self, container_id: str, grace: float) -> None:
+        """Stop gracefully (SIGTERM), killing after `grace` seconds.
 
-        `timeout` is Docker's grace period, not a limit on this call. Raises `NotFound` if there is
-        no such container; stopping a stopped container is a no-op.
+        Raises `NotFound` if there is no such container; stopping a stopped container is a no-op.
         """
-        await self._call("stop_container", lambda api: api.stop(container_id, timeout=max(0, round(timeout))))
+        await self._call("stop_container", lambda api: api.stop(container_id, timeout=max(0, round(grace))))
 
     async def unpause_container(self, container_id: str) -> None:
         await self._call("unpause_container", lambda api: api.unpause(container_id))
@@ -229,13 +222,13 @@ class DockerAdapter:
 
     # -- volumes -----------------------------------------------------------------------------------
 
-    async def list_volumes(self, labels: Mapping[str, str]) -> list[ObservedVolume]:
-        filters = {"label": _label_filters(labels)}
+    async def list_volumes(self, selector: Labels) -> list[ObservedVolume]:
+        filters = {"label": _label_filters(selector)}
         result = await self._call("list_volumes", lambda api: api.volumes(filters=filters))
         volumes = result.get("Volumes") if isinstance(result, dict) else None
         return [parse_volume(v) for v in _dicts(volumes)]
 
-    async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> ObservedVolume:
+    async def ensure_volume(self, name: str, labels: Labels) -> ObservedVolume:
         """Create the volume with `labels`, or return the one that already exists.
 
         Docker leaves an existing volume's labels as they are, so a volume created by someone else
@@ -285,61 +278,48 @@ class DockerAdapter:
 
     # -- images ------------------------------------------------------------------------------------
 
-    async def image_present(self, ref: str) -> str | None:
-        """The local image ID for `ref`, or None if it has not been pulled."""
-        data = await self._inspect_image(ref)
-        image_id = data.get("Id") if data else None
-        return image_id if isinstance(image_id, str) and image_id else None
-
-    async def image_digest(self, ref: str) -> str | None:
-        """The registry digest (`sha256:...`) the local image has for `ref`'s repository, if known."""
-        data = await self._inspect_image(ref)
-        return digest_for(ref, data.get("RepoDigests") or []) if data else None
-
-    async def pull_image(self, ref: str, platform: str = "", auth: Mapping[str, str] | None = None) -> str:
-        """Pull `ref` (for `platform`, "" = daemon default) and return the local image ID.
-
-        `auth` is the registry's entry, `{"username", "password"}` or `{"auth": base64}`; None pulls
-        anonymously. The progress stream is drained fully; its errors are classified
-        (`ImageNotFound`, `RegistryAuthFailed`, `RegistryUnavailable`). The whole pull is bounded
-        by `pull_timeout`, not the per-request timeout.
-        """
+    async def inspect_image(self, ref: str) -> ObservedImage | None:
+        """The local image for `ref`, or None if it has not been pulled."""
         try:
-            auth_config = pull_auth_config(auth)
-        except InvalidRegistryAuth as exc:
-            raise RegistryAuthFailed(str(exc)) from exc
+            data = await self._call("inspect_image", lambda api: api.inspect_image(ref))
+        except ImageNotFound:
+            return None
+        return parse_image(data) if isinstance(data, dict) else None
+
+    async def pull_image(
+        self, ref: str, platform: str | None = None, credentials: RegistryCredentials | None = None
+    ) -> str:
+        """Pull `ref` (for `platform`, None = daemon default) and return the local image ID.
+
+        The progress stream is drained fully; its errors are classified (`ImageNotFound`,
+        `RegistryAuthFailed`, `RegistryUnavailable`). The whole pull is bounded by `pull_timeout`,
+        not the per-request timeout. Pulls run on their own workers, never holding up other calls.
+        """
         return await self._call_on(
             self._pulls,
             "pull_image",
             _pull,
             ref,
-            platform,
-            auth_config,
+            platform or "",
+            _auth_config(credentials),
             self._settings.timeout,
             self._pull_timeout,
         )
 
-    async def _inspect_image(self, ref: str) -> dict[str, Any] | None:
-        try:
-            data = await self._call("inspect_image", lambda api: api.inspect_image(ref))
-        except ImageNotFound:
-            return None
-        return data if isinstance(data, dict) else None
-
     # -- events ------------------------------------------------------------------------------------
 
-    def events(self, labels: Mapping[str, str]) -> AsyncIterator[DockerEvent]:
-        """Follow container events for containers carrying all `labels`.
+    def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:
+        """Follow container events for containers carrying all of `selector`.
 
         Yields `connected` once subscribed and `reconnected` after any gap (re-list then), then the
         container actions of `events.CONTAINER_ACTIONS`. Reconnects with backoff (0.5 s doubling to
         10 s) when the daemon goes away. Ends when the consumer stops or the adapter closes.
         """
-        filters = {"type": ["container"], "event": list(CONTAINER_ACTIONS), "label": _label_filters(labels)}
+        filters = {"type": ["container"], "event": list(CONTAINER_ACTIONS), "label": _label_filters(selector)}
 
         def open_source() -> tuple[Iterable[Any], Callable[[], None]]:
             if self._shutdown.is_set():
-                raise DockerError("the Docker adapter is closed")
+                raise ContainerRuntimeError("the Docker adapter is closed")
             client = self._executor.new_client()
             try:
                 stream = client.api.events(filters=filters, decode=True)
@@ -381,7 +361,7 @@ class DockerAdapter:
         self._pulls.close()
 
 
-def _label_filters(labels: Mapping[str, str]) -> list[str]:
+def _label_filters(labels: Labels) -> list[str]:
     # An empty selector would match every container on the daemon, including other people's.
     if not labels:
         raise ValueError("a label selector is required: the controller only looks at what it labelled")
@@ -415,7 +395,7 @@ def _ensure_network(api: Any, name: str) -> str:
         networks = exact()
     winner = canonical_network(networks, name)
     if winner is None:
-        raise DockerError(f"network {name} was created but cannot be found")
+        raise ContainerRuntimeError(f"network {name} was created but cannot be found")
     for duplicate in networks:
         if duplicate.id == winner.id:
             continue
@@ -432,6 +412,19 @@ def _ensure_network(api: Any, name: str) -> str:
         except Exception as exc:
             log.warning("docker: duplicate network %s (%s) stays: %s", name, duplicate.id[:12], classify(exc))
     return winner.id
+
+
+def _auth_config(credentials: RegistryCredentials | None) -> dict[str, str] | None:
+    """The X-Registry-Auth document for `credentials` (None: an anonymous pull)."""
+    if credentials is None:
+        return None
+    config = {"serveraddress": credentials.serveraddress}
+    if credentials.identitytoken:
+        config["identitytoken"] = credentials.identitytoken
+    else:
+        config["username"] = credentials.username
+        config["password"] = credentials.password
+    return config
 
 
 def _pull(

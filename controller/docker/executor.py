@@ -6,7 +6,7 @@ keeps callers waiting on the loop rather than queueing unbounded work in the poo
 back only when the thread has really finished, even if the awaiting task was cancelled (a running
 SDK call cannot be interrupted, only bounded by the client's timeout).
 
-Every exception leaves here classified as a `DockerError`.
+Every exception leaves here classified as a `ContainerRuntimeError`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 import docker
 
-from controller.docker.errors import DockerError, classify
+from controller.docker.classify import classify
+from controller.port.errors import ContainerRuntimeError
 
 __all__ = ["ConnectionSettings", "SdkExecutor", "open_client"]
 
@@ -70,23 +71,23 @@ class SdkExecutor:
         self._closed = False
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(api, *args)` in a worker thread; raise a `DockerError` if it fails."""
+        """Run `fn(api, *args)` in a worker thread; raise a `ContainerRuntimeError` if it fails."""
         if self._closed:
-            raise DockerError("the Docker adapter is closed")
+            raise ContainerRuntimeError("the Docker adapter is closed")
         loop = asyncio.get_running_loop()
         await self._slots.acquire()
         try:
             future = self._pool.submit(self._run, fn, *args)
         except RuntimeError as exc:  # the pool was shut down meanwhile
             self._slots.release()
-            raise DockerError("the Docker adapter is closed") from exc
+            raise ContainerRuntimeError("the Docker adapter is closed") from exc
         future.add_done_callback(lambda _: _release_from_thread(loop, self._slots))
         return await asyncio.wrap_future(future)
 
     def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(self._api(), *args)
-        except DockerError:
+        except ContainerRuntimeError:
             raise
         except Exception as exc:
             raise classify(exc) from exc

@@ -3,6 +3,7 @@
 kopf watches Workspaces and manages the finalizer; this client patches `/status`, reads the Secrets and
 ConfigMaps a Workspace references, creates the generated auth-token Secret, posts Events and lists
 Workspaces for the orphan sweep. It authenticates with the same credentials kopf logs in with.
+`KubeApi` is what the rest of the controller may ask of it (unit tests give it an in-memory stand-in).
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ import json
 import ssl
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import kopf
 
-GROUP = "molecule.ai"
-VERSION = "v1alpha1"
-PLURAL = "workspaces"
+from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from controller.core.identity import WorkspaceRef
 
 
 class ApiError(Exception):
@@ -41,15 +40,22 @@ class ApiError(Exception):
         return self.status == 409
 
 
-@dataclass(frozen=True)
-class ObjectRef:
-    """What an Event points at."""
+class KubeApi(Protocol):
+    """The Kubernetes calls the reconciler, the input resolver, the Event recorder and the sweep make."""
 
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
+    async def patch_workspace_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
+
+    async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def post_event(
+        self, workspace: WorkspaceRef, *, type_: str, reason: str, message: str, now: str
+    ) -> None: ...
 
 
 def _ssl_context(info: kopf.ConnectionInfo, scratch: Path) -> ssl.SSLContext | bool:
@@ -154,7 +160,7 @@ class KubeClient:
         )
 
     async def list_workspaces(
-        self, namespace: str | None = None, *, page_size: int = 500
+        self, namespace: str | None = None, page_size: int = 500
     ) -> list[dict[str, Any]]:
         """Every Workspace in the cluster (or one namespace), all pages; raises rather than return a
         partial list."""
@@ -194,18 +200,20 @@ class KubeClient:
 
     # --- Events -------------------------------------------------------------------------------------
 
-    async def post_event(self, ref: ObjectRef, *, type_: str, reason: str, message: str, now: str) -> None:
-        """A core/v1 Event, what `kubectl describe` lists under Events."""
+    async def post_event(
+        self, workspace: WorkspaceRef, *, type_: str, reason: str, message: str, now: str
+    ) -> None:
+        """A core/v1 Event about a Workspace, what `kubectl describe` lists under Events."""
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+            "metadata": {"generateName": f"{workspace.name}.", "namespace": workspace.namespace},
             "involvedObject": {
-                "apiVersion": ref.api_version,
-                "kind": ref.kind,
-                "namespace": ref.namespace,
-                "name": ref.name,
-                "uid": ref.uid,
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "namespace": workspace.namespace,
+                "name": workspace.name,
+                "uid": workspace.uid,
             },
             "type": type_,
             "reason": reason,
@@ -217,4 +225,4 @@ class KubeClient:
             "lastTimestamp": now,
             "count": 1,
         }
-        await self.request("POST", f"/api/v1/namespaces/{ref.namespace}/events", body=body)
+        await self.request("POST", f"/api/v1/namespaces/{workspace.namespace}/events", body=body)

@@ -25,7 +25,7 @@ import yaml
 from docker.models.containers import Container
 from docker.models.volumes import Volume
 
-from controller.docker.observed import parse_timestamp
+from controller.docker.parse import parse_timestamp
 from tests.support.metrics import ControllerMetrics
 from tests.support.polling import wait_until
 from tests.support.relay import TcpRelay

@@ -1,12 +1,22 @@
-"""How the integration tests address the session's registries, and per-test names and cleanup."""
+"""How the integration tests address the session's registries, shape their containers, and name and
+clean up what each test creates."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.port.values import ContainerSpec, FileTree, PortBinding
+
 IMAGE_PREFIX = "molecule-ai/workspace-template"
 SCOPE_LABEL = "workspace-controller.test/scope"
+AGENT_PORT = "8000/tcp"
+LOOPBACK = "127.0.0.1"
+READ_ONLY_TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}
+
+NO_FILES = FileTree(root="/", files={})
+"""For a container that needs no files: an empty archive, unpacked at a root every container has."""
 
 
 @dataclass(frozen=True)
@@ -46,3 +56,45 @@ def remove_everything_named(api: Any, prefix: str) -> None:
     for network in api.networks(names=[prefix]):
         if network["Name"].startswith(prefix):
             api.remove_network(network["Id"])
+
+
+def container_spec(
+    name: str,
+    image: str,
+    *,
+    labels: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    restart: str = "no",
+    publish: bool = False,
+    binds: Sequence[str] = (),
+    read_only: bool = False,
+    network: str | None = None,
+    aliases: Sequence[str] = (),
+    platform: str | None = None,
+) -> ContainerSpec:
+    """A `ContainerSpec` with only what a test asks for: no limits, Docker's defaults otherwise.
+
+    `publish` binds the agent port to an ephemeral port on loopback (as a workspace's is); `read_only`
+    makes the root filesystem read-only with a writable /tmp; `network` joins that network (pass its ID
+    to `create_container`) with `aliases`, else the container is on Docker's default bridge.
+    """
+    return ContainerSpec(
+        name=name,
+        image=image,
+        platform=platform,
+        env=tuple(f"{key}={value}" for key, value in (env or {}).items()),
+        labels=dict(labels),
+        exposed_port=AGENT_PORT,
+        port_bindings=(PortBinding(AGENT_PORT, LOOPBACK),) if publish else (),
+        restart_policy=restart,
+        network=network,
+        aliases=tuple(aliases),
+        binds=tuple(binds),
+        read_only_rootfs=read_only,
+        tmpfs=READ_ONLY_TMPFS if read_only else {},
+        memory=0,
+        nano_cpus=0,
+        privileged=False,
+        pid_mode=None,
+        network_mode=network or "default",
+    )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
-import tarfile
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import Conflict, DockerError, NotFound
-from tests.integration.stack import Registries, Scope
+from controller.port.errors import Conflict, ContainerRuntimeError, NotFound
+from controller.port.values import File, FileTree
+from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
 from tests.integration.waiting import eventually, http_get
 
 
@@ -28,31 +28,23 @@ async def create_agent(
     *,
     labels: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
-    restart: str | None = None,
+    restart: str = "no",
     read_only: bool = False,
+    files: Mapping[str, File] | None = None,
 ) -> str:
-    """A container shaped like a workspace: agent port on loopback, config volume at /configs."""
-    host_config: dict[str, Any] = {
-        "port_bindings": {"8000/tcp": ("127.0.0.1", None)},
-        "binds": {scope.name(f"{suffix}-configs"): {"bind": "/configs", "mode": "rw"}},
-    }
-    if restart:
-        host_config["restart_policy"] = {"Name": restart}
-    if read_only:
-        host_config["read_only"] = True
-        host_config["tmpfs"] = {"/tmp": "rw,noexec,nosuid,size=64m"}
-    return await adapter.create_container(
+    """A container shaped like a workspace: agent port on loopback, config volume at /configs holding
+    `files` (written at create, before anything starts)."""
+    spec = container_spec(
         scope.name(suffix),
-        {
-            "image": agent_image(registries),
-            "labels": scope.labels if labels is None else labels,
-            "environment": env or {},
-            "ports": [8000],
-        },
-        host_config,
-        None,
-        "",
+        agent_image(registries),
+        labels=scope.labels if labels is None else labels,
+        env=env,
+        restart=restart,
+        publish=True,
+        binds=[f"{scope.name(f'{suffix}-configs')}:/configs:rw"],
+        read_only=read_only,
     )
+    return await adapter.create_container(spec, FileTree(root="/configs", files=files or {}))
 
 
 async def test_list_returns_only_containers_with_every_label(
@@ -148,36 +140,25 @@ async def test_exited_agent_reports_its_exit_code_in_list_and_inspect(
     assert listed.exit_code == 7
 
 
-def tar_of(files: dict[str, tuple[bytes, int]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, (data, mode) in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = mode
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-async def test_files_put_before_start_are_in_the_config_volume_when_the_agent_starts(
+async def test_files_written_at_create_are_in_the_config_volume_when_the_agent_starts(
     adapter: DockerAdapter, registries: Registries, scope: Scope
 ) -> None:
-    container_id = await create_agent(adapter, registries, scope, "configs", read_only=True)
+    container_id = await create_agent(
+        adapter,
+        registries,
+        scope,
+        "configs",
+        read_only=True,
+        files={
+            "config.yaml": File(b"runtime: langgraph\n", 0o644),
+            ".auth_token": File(b"s3cr3t-token", 0o600),
+            "prompts/system.md": File(b"be brief\n", 0o644),
+        },
+    )
     before = await adapter.inspect_container(container_id)
     assert before is not None
     assert before.state == "created"
 
-    await adapter.put_files(
-        container_id,
-        "/configs",
-        tar_of(
-            {
-                "config.yaml": (b"runtime: langgraph\n", 0o644),
-                ".auth_token": (b"s3cr3t-token", 0o600),
-                "prompts/system.md": (b"be brief\n", 0o644),
-            }
-        ),
-    )
     await adapter.start_container(container_id)
 
     async def listing() -> str | None:
@@ -197,14 +178,29 @@ async def test_files_put_before_start_are_in_the_config_volume_when_the_agent_st
     assert "runtime: langgraph" in body
 
 
-async def test_put_files_into_a_missing_path_fails_without_claiming_the_container_is_gone(
+async def test_write_files_into_a_missing_path_fails_without_claiming_the_container_is_gone(
     adapter: DockerAdapter, registries: Registries, scope: Scope
 ) -> None:
     container_id = await create_agent(adapter, registries, scope, "nopath")
-    with pytest.raises(DockerError, match="Could not find the file /does-not-exist") as caught:
-        await adapter.put_files(container_id, "/does-not-exist", tar_of({"x": (b"x", 0o644)}))
+    missing = FileTree(root="/does-not-exist", files={"x": File(b"x")})
+    with pytest.raises(ContainerRuntimeError, match="Could not find the file /does-not-exist") as caught:
+        await adapter.write_files(container_id, missing)
     assert not isinstance(caught.value, NotFound)
     assert await adapter.inspect_container(container_id) is not None
+
+
+async def test_create_whose_files_cannot_be_written_fails_and_leaves_the_created_container(
+    adapter: DockerAdapter, registries: Registries, scope: Scope
+) -> None:
+    spec = container_spec(scope.name("halfway"), agent_image(registries), labels=scope.labels)
+    missing = FileTree(root="/does-not-exist", files={"x": File(b"x")})
+    with pytest.raises(ContainerRuntimeError, match="Could not find the file /does-not-exist") as caught:
+        await adapter.create_container(spec, missing)
+    assert not isinstance(caught.value, NotFound)
+    # Left for the next pass to write the files and start it.
+    left = await adapter.inspect_container(scope.name("halfway"))
+    assert left is not None
+    assert left.state == "created"
 
 
 async def test_creating_a_taken_name_is_a_conflict_and_the_original_survives(
@@ -252,36 +248,31 @@ async def test_stop_ends_a_running_agent_and_stop_of_a_missing_one_is_not_found(
 ) -> None:
     container_id = await create_agent(adapter, registries, scope, "stopper")
     await adapter.start_container(container_id)
-    await adapter.stop_container(container_id, timeout=1)
+    await adapter.stop_container(container_id, grace=1)
     observed = await adapter.inspect_container(container_id)
     assert observed is not None
     assert observed.state == "exited"
-    await adapter.stop_container(container_id, timeout=1)  # already stopped: no error
+    await adapter.stop_container(container_id, grace=1)  # already stopped: no error
     with pytest.raises(NotFound):
-        await adapter.stop_container(scope.name("never-created"), timeout=1)
+        await adapter.stop_container(scope.name("never-created"), grace=1)
 
 
 async def test_create_attaches_to_a_network_with_an_alias(
     adapter: DockerAdapter, registries: Registries, scope: Scope, docker_engine: Any
 ) -> None:
     network_id = await adapter.ensure_network(scope.name("net"))
-    container_id = await adapter.create_container(
+    spec = container_spec(
         scope.name("netted"),
-        {"image": agent_image(registries), "labels": scope.labels},
-        {},
-        {network_id: {"aliases": ["ws-alias"]}},
-        "linux/amd64",
+        agent_image(registries),
+        labels=scope.labels,
+        network=scope.name("net"),
+        aliases=["ws-alias"],
+        platform="linux/amd64",
     )
+    container_id = await adapter.create_container(spec, NO_FILES, network_id=network_id)
     await adapter.start_container(container_id)
     # Keyed by ID at create; the engine names the endpoint after the network once it is attached.
     endpoints = docker_engine.inspect_container(container_id)["NetworkSettings"]["Networks"]
     assert list(endpoints) == [scope.name("net")]
     assert endpoints[scope.name("net")]["NetworkID"] == network_id
     assert "ws-alias" in endpoints[scope.name("net")]["Aliases"]
-
-
-async def test_create_rejects_arguments_that_have_their_own_parameter(
-    adapter: DockerAdapter, registries: Registries, scope: Scope
-) -> None:
-    with pytest.raises(ValueError, match="name"):
-        await adapter.create_container(scope.name("x"), {"image": agent_image(registries), "name": "y"}, {})

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.docker.events import CONNECTED, RECONNECTED, DockerEvent
-from tests.integration.stack import Registries, Scope
+from controller.port.values import CONNECTED, RECONNECTED, ContainerEvent
+from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
 from tests.integration.waiting import EventLog, eventually
 from tests.support.relay import DaemonRelay, daemon_socket_path
 
@@ -22,17 +22,16 @@ from tests.support.relay import DaemonRelay, daemon_socket_path
 async def start_agent(
     adapter: DockerAdapter, registries: Registries, scope: Scope, suffix: str, **labels: str
 ) -> str:
-    container_id = await adapter.create_container(
-        scope.name(suffix),
-        {"image": registries.ref(registries.plain, "langgraph"), "labels": {**scope.labels, **labels}},
-        {},
+    spec = container_spec(
+        scope.name(suffix), registries.ref(registries.plain, "langgraph"), labels={**scope.labels, **labels}
     )
+    container_id = await adapter.create_container(spec, NO_FILES)
     await adapter.start_container(container_id)
     return container_id
 
 
 def is_(kind: str, container_id: str = "") -> Any:
-    def match(event: DockerEvent) -> bool:
+    def match(event: ContainerEvent) -> bool:
         return event.kind == kind and (not container_id or event.container_id == container_id)
 
     return match
@@ -57,9 +56,10 @@ async def test_docker_kill_of_a_labelled_container_yields_die_with_its_exit_code
     log = EventLog(adapter.events(scope.labels))
     try:
         await log.wait_for(is_(CONNECTED), within=10, what="subscribed")
-        outsider = await adapter.create_container(
-            scope.name("outsider"), {"image": registries.ref(registries.plain, "langgraph")}, {}
+        unlabelled = container_spec(
+            scope.name("outsider"), registries.ref(registries.plain, "langgraph"), labels={}
         )
+        outsider = await adapter.create_container(unlabelled, NO_FILES)
         await adapter.start_container(outsider)
         target = await start_agent(adapter, registries, scope, "target")
         await log.wait_for(is_("start", target), within=10, what="start of the target")

@@ -10,9 +10,11 @@ from typing import Any
 import docker.errors
 import pytest
 
+from controller.core.image_refs import digest_for, split_reference
+from controller.core.images import registry_auth_for
 from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import ImageNotFound, RegistryAuthFailed, RegistryUnavailable
-from controller.docker.image_refs import split_reference
+from controller.port.errors import ImageNotFound, RegistryAuthFailed, RegistryUnavailable
+from controller.port.values import RegistryCredentials
 from tests.integration.stack import Registries
 from tests.support.stack import free_port
 
@@ -49,19 +51,33 @@ def forget_locally(docker_engine: Any, ref: str) -> str:
     return image_id
 
 
+def credentials(registries: Registries, password: str | None = None) -> RegistryCredentials:
+    return RegistryCredentials(
+        serveraddress=registries.auth,
+        username=registries.username,
+        password=registries.password if password is None else password,
+    )
+
+
+def pull_secret(registry: str, entry: dict[str, str]) -> dict[str, Any]:
+    """A parsed `.dockerconfigjson` document holding one entry for `registry`."""
+    return {"auths": {registry: entry}}
+
+
 async def test_pull_from_an_open_registry(
     adapter: DockerAdapter, registries: Registries, docker_engine: Any
 ) -> None:
     ref = registries.ref(registries.plain, "crewai")
     expected_id = forget_locally(docker_engine, ref)
-    assert await adapter.image_present(ref) is None
-    assert await adapter.image_digest(ref) is None
+    assert await adapter.inspect_image(ref) is None
 
     image_id = await adapter.pull_image(ref, platform="linux/amd64")
 
     assert image_id == expected_id
-    assert await adapter.image_present(ref) == expected_id
-    digest = await adapter.image_digest(ref)
+    image = await adapter.inspect_image(ref)
+    assert image is not None
+    assert image.id == expected_id
+    digest = digest_for(ref, image.repo_digests)
     assert digest is not None
     assert digest == await asyncio.to_thread(registry_digest, ref)
 
@@ -72,12 +88,13 @@ async def test_pull_from_an_auth_registry_with_credentials(
     ref = registries.ref(registries.auth, "hermes")
     expected_id = forget_locally(docker_engine, ref)
 
-    credentials = {"username": registries.username, "password": registries.password}
-    image_id = await adapter.pull_image(ref, auth=credentials)
+    image_id = await adapter.pull_image(ref, credentials=credentials(registries))
 
     assert image_id == expected_id
+    image = await adapter.inspect_image(ref)
+    assert image is not None
     creds = (registries.username, registries.password)
-    assert await adapter.image_digest(ref) == await asyncio.to_thread(registry_digest, ref, creds)
+    assert digest_for(ref, image.repo_digests) == await asyncio.to_thread(registry_digest, ref, creds)
 
 
 async def test_pull_with_config_file_style_auth(
@@ -86,8 +103,10 @@ async def test_pull_with_config_file_style_auth(
     ref = registries.ref(registries.auth, "codex")
     expected_id = forget_locally(docker_engine, ref)
     encoded = base64.b64encode(f"{registries.username}:{registries.password}".encode()).decode()
+    decoded = registry_auth_for(ref, [pull_secret(registries.auth, {"auth": encoded})])
+    assert decoded is not None
 
-    assert await adapter.pull_image(ref, auth={"auth": encoded}) == expected_id
+    assert await adapter.pull_image(ref, credentials=decoded) == expected_id
 
 
 async def test_pull_from_an_auth_registry_without_credentials_is_an_auth_failure(
@@ -98,7 +117,7 @@ async def test_pull_from_an_auth_registry_without_credentials_is_an_auth_failure
     with pytest.raises(RegistryAuthFailed) as caught:
         await adapter.pull_image(ref)
     assert not caught.value.transient
-    assert await adapter.image_present(ref) is None
+    assert await adapter.inspect_image(ref) is None
 
 
 async def test_pull_with_a_wrong_password_is_an_auth_failure(
@@ -107,15 +126,20 @@ async def test_pull_with_a_wrong_password_is_an_auth_failure(
     ref = registries.ref(registries.auth, "autogen")
     forget_locally(docker_engine, ref)
     with pytest.raises(RegistryAuthFailed):
-        await adapter.pull_image(ref, auth={"username": registries.username, "password": "wrong"})
-    assert await adapter.image_present(ref) is None
+        await adapter.pull_image(ref, credentials=credentials(registries, password="wrong"))
+    assert await adapter.inspect_image(ref) is None
 
 
-async def test_unusable_credentials_are_an_auth_failure_before_any_pull(
+async def test_undecodable_credentials_pull_anonymously_and_are_an_auth_failure(
     adapter: DockerAdapter, registries: Registries
 ) -> None:
+    # The one decoder skips an entry it cannot read: the pull goes out without credentials and the
+    # registry refuses it.
+    ref = registries.ref(registries.auth, "autogen")
+    decoded = registry_auth_for(ref, [pull_secret(registries.auth, {"auth": "not base64!"})])
+    assert decoded is None
     with pytest.raises(RegistryAuthFailed):
-        await adapter.pull_image(registries.ref(registries.auth, "autogen"), auth={"auth": "not base64!"})
+        await adapter.pull_image(ref, credentials=decoded)
 
 
 @pytest.mark.parametrize(
@@ -138,5 +162,5 @@ async def test_pull_from_a_registry_nobody_runs_is_transient(adapter: DockerAdap
     assert await adapter.ping()
 
 
-async def test_image_present_of_an_unknown_image_is_none(adapter: DockerAdapter) -> None:
-    assert await adapter.image_present("127.0.0.1:1/nobody/nothing:never") is None
+async def test_inspect_image_of_an_unknown_image_is_none(adapter: DockerAdapter) -> None:
+    assert await adapter.inspect_image("127.0.0.1:1/nobody/nothing:never") is None

@@ -1,4 +1,4 @@
-"""A daemon that is not there, or does not answer, is `DockerUnavailable`: never "the container is gone".
+"""A daemon that is not there, or does not answer, is `RuntimeUnavailable`: never "the container is gone".
 
 These are real faults: a unix socket path nobody listens on, and one that accepts connections but
 never answers (a hung daemon). Neither needs a fake.
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import DockerUnavailable
+from controller.port.errors import RuntimeUnavailable
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ CALLS: dict[str, Callable[[DockerAdapter], Awaitable[object]]] = {
     "inspect_container": lambda d: d.inspect_container("ws-anything"),
     "remove_container": lambda d: d.remove_container("ws-anything"),
     "remove_volume": lambda d: d.remove_volume("ws-anything-configs"),
-    "image_present": lambda d: d.image_present("busybox:latest"),
+    "inspect_image": lambda d: d.inspect_image("busybox:latest"),
     "ensure_network": lambda d: d.ensure_network("molecule-monorepo-net"),
 }
 
@@ -56,7 +56,7 @@ async def test_every_call_against_a_missing_socket_is_unavailable(nobody_socket:
     # In particular: inspect is not None ("gone") and remove is not success ("already gone").
     adapter = DockerAdapter(base_url=nobody_socket, timeout=5)
     try:
-        with pytest.raises(DockerUnavailable) as caught:
+        with pytest.raises(RuntimeUnavailable) as caught:
             await CALLS[call](adapter)
         assert caught.value.transient
     finally:
@@ -70,7 +70,7 @@ async def test_docker_host_from_the_environment_is_honoured(
     adapter = DockerAdapter(timeout=5)
     try:
         assert await adapter.ping() is False
-        with pytest.raises(DockerUnavailable):
+        with pytest.raises(RuntimeUnavailable):
             await adapter.inspect_container("ws-anything")
     finally:
         await adapter.close()
@@ -93,7 +93,7 @@ async def test_a_hung_daemon_times_out_as_unavailable_without_blocking_the_loop(
     ticking = asyncio.create_task(ticker())
     started = time.monotonic()
     try:
-        with pytest.raises(DockerUnavailable):
+        with pytest.raises(RuntimeUnavailable):
             await adapter.list_containers({"a": "b"})
         elapsed = time.monotonic() - started
     finally:
@@ -112,7 +112,7 @@ async def test_calls_beyond_the_concurrency_limit_wait_their_turn(mute_socket: s
     async def one() -> Any:
         try:
             await adapter.inspect_container("ws-anything")
-        except DockerUnavailable:
+        except RuntimeUnavailable:
             finished.append(time.monotonic() - started)
 
     try:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import InUse
-from tests.integration.stack import Registries, Scope
+from controller.port.errors import InUse
+from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
 
 
 async def test_ensure_volume_creates_it_with_our_labels_and_is_idempotent(
@@ -51,11 +51,13 @@ async def test_removing_a_volume_in_use_is_a_transient_in_use_error(
 ) -> None:
     name = scope.name("busy")
     await adapter.ensure_volume(name, scope.labels)
-    container_id = await adapter.create_container(
+    spec = container_spec(
         scope.name("user"),
-        {"image": registries.ref(registries.plain, "langgraph"), "labels": scope.labels},
-        {"binds": {name: {"bind": "/configs", "mode": "rw"}}},
+        registries.ref(registries.plain, "langgraph"),
+        labels=scope.labels,
+        binds=[f"{name}:/configs:rw"],
     )
+    container_id = await adapter.create_container(spec, NO_FILES)
 
     with pytest.raises(InUse) as caught:
         await adapter.remove_volume(name)

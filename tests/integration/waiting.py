@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from controller.docker.events import DockerEvent
+from controller.port.values import ContainerEvent
 
 T = TypeVar("T")
 
@@ -52,12 +52,12 @@ def http_get(url: str, timeout: float = 2.0) -> str | None:
 class EventLog:
     """Drains an event stream in the background so tests can wait for events without touching it."""
 
-    def __init__(self, stream: AsyncIterator[DockerEvent]) -> None:
-        self.events: list[DockerEvent] = []
+    def __init__(self, stream: AsyncIterator[ContainerEvent]) -> None:
+        self.events: list[ContainerEvent] = []
         self._changed = asyncio.Event()
         self._task = asyncio.create_task(self._drain(stream))
 
-    async def _drain(self, stream: AsyncIterator[DockerEvent]) -> None:
+    async def _drain(self, stream: AsyncIterator[ContainerEvent]) -> None:
         try:
             async for event in stream:
                 self.events.append(event)
@@ -68,8 +68,8 @@ class EventLog:
                 await aclose()
 
     async def wait_for(
-        self, predicate: Callable[[DockerEvent], bool], *, within: float, what: str, start: int = 0
-    ) -> DockerEvent:
+        self, predicate: Callable[[ContainerEvent], bool], *, within: float, what: str, start: int = 0
+    ) -> ContainerEvent:
         """The first event from index `start` on that satisfies `predicate`."""
         deadline = time.monotonic() + within
         index = start

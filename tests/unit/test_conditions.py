@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from controller.api.workspace import Condition, ContainerStatus, WorkspaceStatus
+from controller.core.causes import Cause, Reason
 from controller.core.conditions import (
-    Cause,
     ConditionUpdate,
-    Reason,
     ReconcileOutcome,
     compute_conditions,
     compute_phase,
     find_condition,
     format_time,
     set_condition,
-    status_changed,
 )
+from controller.core.status import status_changed
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -123,6 +122,14 @@ def test_docker_unavailable_makes_readiness_unknown() -> None:
     conditions = by_type(compute_conditions(1, outcome, previous, T1))
     assert (conditions["Ready"].status, conditions["Ready"].reason) == ("Unknown", "DockerUnavailable")
     assert conditions["Synced"].reason == "DockerUnavailable"
+
+
+def test_a_failed_pass_without_a_container_is_not_ready() -> None:
+    previous = compute_conditions(1, ReconcileOutcome(container=RUNNING), [], T0)
+    outcome = ReconcileOutcome(error=Cause(Reason.RECONCILE_ERROR, "creating the container failed"))
+    ready = by_type(compute_conditions(1, outcome, previous, T1))["Ready"]
+    assert (ready.status, ready.reason) == ("False", "ReconcileError")
+    assert ready.message == "creating the container failed"
 
 
 def test_suspended_is_not_ready_but_synced_paused() -> None:

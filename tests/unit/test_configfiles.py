@@ -1,21 +1,20 @@
-"""/configs contents: merge order, CRLF handling, config.yaml requirement, and a correct tar."""
+"""/configs contents: merge order, CRLF handling, config.yaml requirement, and the modes they are written
+with (the tar Docker receives is tested in test_docker_archive.py)."""
 
 from __future__ import annotations
-
-import io
-import tarfile
 
 import pytest
 
 from controller.api.workspace import ConfigFile
+from controller.core.causes import Cause
 from controller.core.configfiles import (
     NO_CONFIG_SOURCE_MESSAGE,
-    ConfigFilesError,
-    build_tar,
+    config_tree,
     merge_config_files,
     new_auth_token,
     normalise_line_endings,
 )
+from controller.port.values import File
 
 TOKEN = "tok-123"
 
@@ -68,32 +67,32 @@ def test_lone_carriage_returns_are_not_touched() -> None:
 
 def test_missing_config_yaml_is_no_config_source() -> None:
     result = merge_config_files([{"other": "x"}], [ConfigFile(path="x.md", content="y")], TOKEN)
-    assert result == ConfigFilesError("NoConfigSource", NO_CONFIG_SOURCE_MESSAGE)
+    assert result == Cause("NoConfigSource", NO_CONFIG_SOURCE_MESSAGE)
     assert "no config.yaml source" in NO_CONFIG_SOURCE_MESSAGE
 
 
 def test_empty_config_yaml_counts_as_missing() -> None:
     result = merge_config_files([{"config.yaml": ""}], [], TOKEN)
-    assert isinstance(result, ConfigFilesError)
+    assert isinstance(result, Cause)
     assert result.reason == "NoConfigSource"
 
 
 def test_config_map_may_not_provide_the_token_file() -> None:
     result = merge_config_files([{"config.yaml": "x", ".auth_token": "stolen"}], [], TOKEN)
-    assert isinstance(result, ConfigFilesError)
+    assert isinstance(result, Cause)
     assert result.reason == "InvalidConfig"
 
 
 @pytest.mark.parametrize("key", ["..", ".", "a/../b", "/etc/passwd"])
 def test_config_map_keys_that_escape_configs_are_refused(key: str) -> None:
     result = merge_config_files([{"config.yaml": "x", key: "y"}], [], TOKEN)
-    assert isinstance(result, ConfigFilesError)
+    assert isinstance(result, Cause)
     assert result.reason == "InvalidConfig"
 
 
 def test_empty_token_is_refused() -> None:
     result = merge_config_files([{"config.yaml": "x"}], [], "")
-    assert isinstance(result, ConfigFilesError)
+    assert isinstance(result, Cause)
     assert result.reason == "InvalidAuthToken"
 
 
@@ -104,50 +103,11 @@ def test_new_auth_tokens_are_random_shell_safe_and_unpadded() -> None:
     assert set(first) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def read_tar(data: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
-    entries: dict[str, tuple[tarfile.TarInfo, bytes]] = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        for member in archive.getmembers():
-            extracted = archive.extractfile(member) if member.isfile() else None
-            entries[member.name] = (member, extracted.read() if extracted else b"")
-    return entries
-
-
-def test_tar_sizes_match_contents_after_crlf_stripping() -> None:
-    files = merged(
-        [], [ConfigFile(path="config.yaml", content="x"), ConfigFile(path="run.sh", content="a\r\n" * 50)]
-    )
-    entries = read_tar(build_tar(files))
-    info, content = entries["run.sh"]
-    assert content == b"a\n" * 50
-    assert info.size == len(content) == 100
-    assert {name: data for name, (_, data) in entries.items() if entries[name][0].isfile()} == files
-
-
-def test_tar_modes_owner_and_token_privacy() -> None:
-    entries = read_tar(build_tar({"config.yaml": b"x", ".auth_token": b"t"}))
-    config, _ = entries["config.yaml"]
-    token, _ = entries[".auth_token"]
-    assert config.mode == 0o644
-    assert token.mode == 0o600
-    assert (config.uid, config.gid, token.uid, token.gid) == (0, 0, 0, 0)
-
-
-def test_tar_creates_every_parent_directory_before_its_files() -> None:
-    data = build_tar({"skills/a/SKILL.md": b"s", "skills/b.md": b"b", "config.yaml": b"x"})
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        members = archive.getmembers()
-    names = [m.name for m in members]
-    assert names[:2] == ["skills", "skills/a"]
-    directories = [m for m in members if m.isdir()]
-    assert [d.name for d in directories] == ["skills", "skills/a"]
-    assert all(d.mode == 0o755 for d in directories)
-    for member in members:
-        parent = member.name.rpartition("/")[0]
-        if parent:
-            assert names.index(parent) < names.index(member.name)
-
-
-def test_tar_is_deterministic() -> None:
-    files = {"b": b"2", "a": b"1", "config.yaml": b"x"}
-    assert build_tar(files) == build_tar(dict(reversed(list(files.items()))))
+def test_config_tree_is_written_to_configs_with_the_token_readable_by_its_owner_only() -> None:
+    tree = config_tree(merged([{"config.yaml": "x", "skills/a/SKILL.md": "s"}], []))
+    assert tree.root == "/configs"
+    assert tree.files == {
+        "config.yaml": File(b"x", 0o644),
+        "skills/a/SKILL.md": File(b"s", 0o644),
+        ".auth_token": File(TOKEN.encode(), 0o600),
+    }

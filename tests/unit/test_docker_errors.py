@@ -9,19 +9,17 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from controller.docker.errors import (
+from controller.docker.classify import classify, classify_message, classify_pull_error
+from controller.port.errors import (
     Conflict,
-    DockerError,
-    DockerUnavailable,
+    ContainerRuntimeError,
     ImageNotFound,
     InUse,
     NotFound,
     RegistryAuthFailed,
     RegistryUnavailable,
     RemovalInProgress,
-    classify,
-    classify_message,
-    classify_pull_error,
+    RuntimeUnavailable,
 )
 
 
@@ -70,7 +68,7 @@ def test_precise_not_found_names_the_missing_resource(
 def test_other_not_found_messages_are_not_a_missing_container(message: str) -> None:
     error = classify(api_error(404, message))
     assert not isinstance(error, NotFound)
-    assert type(error) is DockerError
+    assert type(error) is ContainerRuntimeError
     assert error.status_code == 404
 
 
@@ -122,7 +120,7 @@ def test_runtime_permission_denied_is_not_a_registry_auth_failure() -> None:
         'container process: exec: "/agent.sh": permission denied: unknown'
     )
     error = classify(api_error(500, message, "/containers/x/start"))
-    assert type(error) is DockerError
+    assert type(error) is ContainerRuntimeError
     assert not error.transient
 
 
@@ -132,7 +130,7 @@ def test_a_failed_start_is_a_plain_error_not_an_unavailable_daemon() -> None:
         "container process: unable to apply caps: operation not permitted: unknown"
     )
     error = classify(api_error(500, message, "/containers/x/start"))
-    assert type(error) is DockerError
+    assert type(error) is ContainerRuntimeError
     assert error.message == message
 
 
@@ -156,7 +154,7 @@ def test_an_unreachable_registry_is_transient_and_not_the_daemon() -> None:
         ("network with name explore-net already exists", Conflict),
     ],
 )
-def test_409s_are_told_apart(message: str, expected: type[DockerError]) -> None:
+def test_409s_are_told_apart(message: str, expected: type[ContainerRuntimeError]) -> None:
     error = classify(api_error(409, message))
     assert type(error) is expected
 
@@ -170,7 +168,7 @@ def test_removal_in_progress_and_in_use_are_transient_a_name_conflict_is_not() -
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_gateway_and_unavailable_answers_mean_the_daemon_is_unavailable(status: int) -> None:
     error = classify(api_error(status, "Service Unavailable"))
-    assert type(error) is DockerUnavailable
+    assert type(error) is RuntimeUnavailable
     assert error.transient
 
 
@@ -183,12 +181,12 @@ def test_gateway_and_unavailable_answers_mean_the_daemon_is_unavailable(status: 
     ],
 )
 def test_500s_that_say_the_daemon_is_struggling_are_unavailable(message: str) -> None:
-    assert type(classify(api_error(500, message))) is DockerUnavailable
+    assert type(classify(api_error(500, message))) is RuntimeUnavailable
 
 
 def test_ambiguous_network_is_a_plain_error() -> None:
     error = classify(api_error(400, "network explore-dup is ambiguous (2 matches found on name)"))
-    assert type(error) is DockerError
+    assert type(error) is ContainerRuntimeError
     assert error.status_code == 400
 
 
@@ -199,7 +197,7 @@ def test_missing_socket_is_unavailable() -> None:
         )
     )
     error = classify(exc)
-    assert type(error) is DockerUnavailable
+    assert type(error) is RuntimeUnavailable
     assert error.transient
     assert error.status_code is None
 
@@ -211,8 +209,8 @@ def test_refused_connection_and_read_timeout_are_unavailable() -> None:
         )
     )
     timeout = requests.exceptions.ReadTimeout("Read timed out. (read timeout=1)")
-    assert type(classify(refused)) is DockerUnavailable
-    assert type(classify(timeout)) is DockerUnavailable
+    assert type(classify(refused)) is RuntimeUnavailable
+    assert type(classify(timeout)) is RuntimeUnavailable
 
 
 def test_version_negotiation_failure_is_unavailable_through_its_cause() -> None:
@@ -229,12 +227,12 @@ def test_version_negotiation_failure_is_unavailable_through_its_cause() -> None:
             ) from inner
     except docker.errors.DockerException as exc:
         wrapped = exc
-    assert type(classify(wrapped)) is DockerUnavailable
+    assert type(classify(wrapped)) is RuntimeUnavailable
 
 
 def test_sdk_argument_errors_are_plain_errors() -> None:
     error = classify(docker.errors.InvalidArgument("Invalid port binding"))
-    assert type(error) is DockerError
+    assert type(error) is ContainerRuntimeError
     assert error.message == "Invalid port binding"
     assert not error.transient
 
@@ -261,14 +259,14 @@ def test_classify_never_raises_on_odd_input() -> None:
         KeyError("Id"),
     ]
     for exc in odd:
-        assert isinstance(classify(exc), DockerError)
+        assert isinstance(classify(exc), ContainerRuntimeError)
     assert classify(requests.exceptions.HTTPError(response=response)).message == "<html>proxy error</html>"
 
 
 def test_stream_errors_without_a_status_are_classified_by_message() -> None:
     assert type(classify_message("manifest unknown: manifest unknown")) is ImageNotFound
     assert type(classify_message("unauthorized: authentication required")) is RegistryAuthFailed
-    assert type(classify_message("something else broke")) is DockerError
+    assert type(classify_message("something else broke")) is ContainerRuntimeError
 
 
 @pytest.mark.parametrize(
@@ -281,7 +279,7 @@ def test_stream_errors_without_a_status_are_classified_by_message() -> None:
     ],
 )
 def test_errors_inside_a_pull_stream_blame_the_registry_side(
-    message: str, expected: type[DockerError]
+    message: str, expected: type[ContainerRuntimeError]
 ) -> None:
     error = classify_pull_error(message)
     assert type(error) is expected

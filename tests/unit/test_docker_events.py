@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.docker.events import CONTAINER_ACTIONS, parse_event
+from controller.docker.event_stream import CONTAINER_ACTIONS, parse_event
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docker"
 

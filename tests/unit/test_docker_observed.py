@@ -14,16 +14,17 @@ from typing import Any
 
 import pytest
 
-from controller.docker.observed import (
+from controller.docker.parse import (
     ObservedNetwork,
-    ObservedVolume,
     canonical_network,
     parse_container_inspect,
     parse_container_list_entry,
+    parse_image,
     parse_network,
     parse_timestamp,
     parse_volume,
 )
+from controller.port.values import ObservedImage, ObservedVolume
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docker"
 IMAGE = "127.0.0.1:5391/molecule-ai/workspace-template-langgraph:latest"
@@ -96,7 +97,6 @@ def test_inspect_fills_the_detail() -> None:
     assert running.created == pytest.approx(
         datetime(2026, 11, 27, 11, 13, 57, 143380, tzinfo=UTC).timestamp()
     )
-    assert running.error is None
     assert running.running
 
 
@@ -217,6 +217,28 @@ def test_volumes_keep_labels_and_show_unlabelled_ones_as_such() -> None:
 def test_volume_parser_is_total() -> None:
     assert parse_volume({}) == ObservedVolume(name="")
     assert parse_volume({"Labels": {"a": None}, "CreatedAt": 5}).labels["a"] == ""
+
+
+def test_image_keeps_its_id_and_repo_digests() -> None:
+    digest = f"{IMAGE.rsplit(':', 1)[0]}@sha256:" + "1" * 64
+    image = parse_image({"Id": IMAGE_ID, "RepoTags": [IMAGE], "RepoDigests": [digest]})
+    assert image == ObservedImage(id=IMAGE_ID, repo_digests=(digest,))
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ({}, None),
+        ({"Id": None, "RepoDigests": ["x@sha256:1"]}, None),
+        ({"Id": "sha256:a", "RepoDigests": None}, ObservedImage(id="sha256:a")),
+        (
+            {"Id": "sha256:a", "RepoDigests": [None, 5, "x@sha256:1"]},
+            ObservedImage("sha256:a", ("x@sha256:1",)),
+        ),
+    ],
+)
+def test_image_parser_is_total(broken: dict[str, Any], expected: ObservedImage | None) -> None:
+    assert parse_image(broken) == expected
 
 
 def test_canonical_network_is_the_oldest_of_exact_name_matches() -> None:

@@ -8,22 +8,19 @@ from typing import Any
 import pytest
 
 from controller.api.workspace import PullPolicy, WorkspaceSpec
+from controller.core.causes import Cause
 from controller.core.images import (
-    RegistryAuth,
-    UnknownRuntime,
     image_never_pulled_message,
     image_not_found_message,
     is_moving_tag,
-    looks_like_image_not_found,
     pull_failure_tolerated,
     registry_auth_for,
-    registry_host,
     runtime_image,
-    runtime_images,
     runtime_tag_from_image,
     select_image,
     should_pull,
 )
+from controller.port.values import RegistryCredentials
 from controller.settings import KNOWN_RUNTIMES, ControllerSettings
 
 GHCR = "ghcr.io/molecule-ai"
@@ -44,17 +41,9 @@ def test_runtime_image_unknown_runtime_is_empty(runtime: str) -> None:
     assert runtime_image(GHCR, runtime, KNOWN_RUNTIMES) == ""
 
 
-def test_registry_override_applies_to_all_runtimes() -> None:
-    images = runtime_images(ECR, KNOWN_RUNTIMES)
-    assert list(images) == list(KNOWN_RUNTIMES)
-    assert all(image.startswith(f"{ECR}/workspace-template-") for image in images.values())
-
-
-def test_runtime_images_reflect_the_prefix_they_are_computed_with() -> None:
-    assert (
-        runtime_images(GHCR, KNOWN_RUNTIMES)["codex"] == "ghcr.io/molecule-ai/workspace-template-codex:latest"
-    )
-    assert runtime_images(ECR, KNOWN_RUNTIMES)["codex"] == f"{ECR}/workspace-template-codex:latest"
+@pytest.mark.parametrize("runtime", KNOWN_RUNTIMES)
+def test_registry_override_applies_to_all_runtimes(runtime: str) -> None:
+    assert runtime_image(ECR, runtime, KNOWN_RUNTIMES) == f"{ECR}/workspace-template-{runtime}:latest"
 
 
 def test_select_image_prefers_spec_image_even_for_unknown_runtime() -> None:
@@ -77,7 +66,7 @@ def test_select_image_defaults_to_langgraph() -> None:
 
 def test_unknown_runtime_without_image_is_reported_not_replaced_by_the_default() -> None:
     result = select_image(WorkspaceSpec(runtime="mystery"), ControllerSettings())
-    assert isinstance(result, UnknownRuntime)
+    assert isinstance(result, Cause)
     assert result.reason == "UnknownRuntime"
     assert "'mystery'" in result.message
     assert "claude-code" in result.message
@@ -161,23 +150,6 @@ def test_runtime_tag_from_image(image: str, runtime: str) -> None:
     assert runtime_tag_from_image(image) == runtime
 
 
-@pytest.mark.parametrize(
-    ("text", "is_image_not_found"),
-    [
-        ("", False),
-        ("Error response from daemon: No such image: ghcr.io/x/y:latest", True),
-        ("no such image", True),
-        ("image not found", True),
-        ("manifest for ghcr.io/x/y:9 not found: manifest unknown (image)", True),
-        ("Error: No such container: ws-abc", False),
-        ("container not found", False),
-        ("network molecule-monorepo-net not found", False),
-    ],
-)
-def test_image_not_found_classifier_matches_the_go_provisioner(text: str, is_image_not_found: bool) -> None:
-    assert looks_like_image_not_found(text) is is_image_not_found
-
-
 def test_image_not_found_message_names_image_runtime_and_configured_registry() -> None:
     image = f"{ECR}/workspace-template-hermes:latest"
     message = image_not_found_message(image, detail="manifest unknown")
@@ -197,24 +169,6 @@ def test_never_pulled_message_names_the_policy() -> None:
     assert "imagePullPolicy is Never" in image_never_pulled_message("x:1")
 
 
-@pytest.mark.parametrize(
-    ("image", "registry"),
-    [
-        ("alpine", "docker.io"),
-        ("library/alpine:3", "docker.io"),
-        ("molecule/agent:1", "docker.io"),
-        ("ghcr.io/molecule-ai/x:latest", "ghcr.io"),
-        ("localhost:5000/x", "localhost:5000"),
-        ("localhost/x", "localhost"),
-        ("Registry.Example.com:443/team/app", "registry.example.com:443"),
-        ("index.docker.io/library/alpine", "docker.io"),
-        ("workspace-template:hermes", "docker.io"),
-    ],
-)
-def test_registry_host_of_an_image_reference(image: str, registry: str) -> None:
-    assert registry_host(image) == registry
-
-
 def auth_doc(key: str, **entry: Any) -> dict[str, Any]:
     return {"auths": {key: entry}}
 
@@ -225,23 +179,27 @@ def b64(text: str) -> str:
 
 def test_pull_credentials_from_username_and_password() -> None:
     docs = [auth_doc("ghcr.io", username="bot", password="pw")]
-    assert registry_auth_for("ghcr.io/a/b:1", docs) == RegistryAuth("ghcr.io", "bot", "pw")
+    assert registry_auth_for("ghcr.io/a/b:1", docs) == RegistryCredentials("ghcr.io", "bot", "pw")
 
 
 def test_pull_credentials_from_the_auth_field_and_a_url_key() -> None:
     docs = [auth_doc("https://registry.example.com:5000/v2/", auth=b64("bot:p:w"))]
     auth = registry_auth_for("registry.example.com:5000/a/b", docs)
-    assert auth == RegistryAuth("registry.example.com:5000", "bot", "p:w")
-    assert auth.as_auth_config() == {
-        "serveraddress": "registry.example.com:5000",
-        "username": "bot",
-        "password": "p:w",
-    }
+    assert auth == RegistryCredentials("registry.example.com:5000", "bot", "p:w")
+    assert auth.identitytoken == ""
+
+
+def test_the_auth_field_is_decoded_keeping_a_colon_inside_the_password() -> None:
+    # The daemon ignores a config file's `auth` field: it must arrive as a username and a password.
+    docs = [auth_doc("ghcr.io", auth=b64("robot:s3:cret"))]
+    assert registry_auth_for("ghcr.io/a/b", docs) == RegistryCredentials(
+        serveraddress="ghcr.io", username="robot", password="s3:cret"
+    )
 
 
 def test_docker_hub_credentials_match_under_any_of_its_names() -> None:
     docs = [auth_doc("https://index.docker.io/v1/", username="u", password="p")]
-    assert registry_auth_for("alpine", docs) == RegistryAuth("docker.io", "u", "p")
+    assert registry_auth_for("alpine", docs) == RegistryCredentials("docker.io", "u", "p")
 
 
 def test_first_matching_secret_wins_and_other_registries_are_ignored() -> None:
@@ -258,8 +216,8 @@ def test_first_matching_secret_wins_and_other_registries_are_ignored() -> None:
 def test_identity_tokens_are_passed_as_such() -> None:
     docs = [auth_doc("myacr.azurecr.io", identitytoken="tok")]
     auth = registry_auth_for("myacr.azurecr.io/a", docs)
-    assert auth is not None
-    assert auth.as_auth_config() == {"serveraddress": "myacr.azurecr.io", "identitytoken": "tok"}
+    assert auth == RegistryCredentials(serveraddress="myacr.azurecr.io", identitytoken="tok")
+    assert (auth.username, auth.password) == ("", "")
 
 
 @pytest.mark.parametrize(
@@ -267,8 +225,14 @@ def test_identity_tokens_are_passed_as_such() -> None:
     [
         [],
         [{"notauths": {}}],
+        [auth_doc("ghcr.io")],
         [auth_doc("ghcr.io", auth="!!not base64!!")],
+        [auth_doc("ghcr.io", auth="%%%not-base64")],
         [auth_doc("ghcr.io", auth=b64("no-colon"))],
+        [auth_doc("ghcr.io", username="only-user")],
+        [auth_doc("ghcr.io", username="only-user", password="")],
+        [auth_doc("ghcr.io", auth=b64("robot:"))],
+        [auth_doc("ghcr.io", email="a@b.c")],
         [{"auths": {"ghcr.io": "not a mapping"}}],
     ],
 )
@@ -277,4 +241,5 @@ def test_no_usable_credentials_gives_none(docs: list[dict[str, Any]]) -> None:
 
 
 def test_credentials_never_show_in_repr() -> None:
-    assert "s3cret" not in repr(RegistryAuth("ghcr.io", "bot", "s3cret"))
+    assert "s3cret" not in repr(RegistryCredentials("ghcr.io", "bot", "s3cret"))
+    assert "tok3n" not in repr(RegistryCredentials("ghcr.io", identitytoken="tok3n"))

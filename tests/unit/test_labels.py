@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
+from controller.core.identity import WorkspaceRef
 from controller.core.labels import (
     CONFIG_HASH_LABEL,
     INSTANCE_LABEL,
     MANAGED_LABEL,
-    WorkspaceRef,
-    container_labels,
     is_owned_by,
     owned,
+    owned_by_workspace,
     read_config_hash,
     read_owner,
+    with_config_hash,
     workspace_labels,
 )
 
+ALICE = WorkspaceRef(uid="uid-1", namespace="team-a", name="alice")
 
-def test_workspace_labels_carry_the_legacy_managed_label_instance_and_owner() -> None:
-    assert workspace_labels("prod", "uid-1", "team-a", "alice") == {
+
+def test_workspace_labels_carry_the_legacy_managed_label_instance_owner_and_deletion_policy() -> None:
+    assert workspace_labels("prod", ALICE, "Retain") == {
         "molecule.platform.managed": "true",
         "molecule.ai/controller-instance": "prod",
         "molecule.ai/workspace-uid": "uid-1",
         "molecule.ai/workspace-namespace": "team-a",
         "molecule.ai/workspace-name": "alice",
+        "molecule.ai/deletion-policy": "Retain",
     }
 
 
 def test_container_labels_add_the_config_hash() -> None:
-    labels = container_labels("prod", "uid-1", "team-a", "alice", "abc")
+    base = workspace_labels("prod", ALICE, "Delete")
+    labels = with_config_hash(base, "abc")
     assert labels[CONFIG_HASH_LABEL] == "abc"
     assert read_config_hash(labels) == "abc"
+    assert {k: v for k, v in labels.items() if k != CONFIG_HASH_LABEL} == base
+    assert CONFIG_HASH_LABEL not in base
 
 
 def test_read_owner_returns_the_workspace_for_this_instance_only() -> None:
-    labels = workspace_labels("prod", "uid-1", "team-a", "alice")
+    labels = workspace_labels("prod", ALICE, "Retain")
     assert read_owner(labels, "prod") == WorkspaceRef(uid="uid-1", namespace="team-a", name="alice")
     assert read_owner(labels, "staging") is None
 
@@ -53,3 +60,11 @@ def test_incomplete_or_missing_labels_have_no_owner() -> None:
 
 def test_what_an_instance_owns_is_selected_by_both_the_managed_and_the_instance_label() -> None:
     assert owned("prod") == {"molecule.platform.managed": "true", "molecule.ai/controller-instance": "prod"}
+
+
+def test_what_one_workspace_owns_is_selected_by_its_uid_within_the_instance() -> None:
+    assert owned_by_workspace("prod", "uid-1") == {
+        "molecule.platform.managed": "true",
+        "molecule.ai/controller-instance": "prod",
+        "molecule.ai/workspace-uid": "uid-1",
+    }

@@ -1,24 +1,31 @@
 """The observer: one list per resync for everyone, inspect only on news, and how the last run ended.
 
-Containers are parsed from inspect answers captured from Docker Engine 20.10 (tests/unit/fixtures); the
-Docker side is a small stand-in that counts calls, since what is pinned here is when the observer asks.
+`with_last_exit` is pinned on containers parsed from inspect answers captured from Docker Engine 20.10
+(tests/unit/fixtures). The observer itself runs against the in-memory `FakeRuntime`, whose record of calls
+shows what is pinned here: when the observer asks the runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from controller.docker.adapter import DockerAdapter
-from controller.docker.events import DockerEvent
-from controller.docker.observed import ObservedContainer, parse_container_inspect
-from controller.observer import Observer, with_last_exit
+import pytest
+
+from controller.core import labels
+from controller.core.identity import WorkspaceRef
+from controller.docker.parse import parse_container_inspect
+from controller.port.errors import RuntimeUnavailable
+from controller.port.values import ContainerEvent, ContainerSpec, File, FileTree, ObservedContainer
+from controller.reconcile.observer import Observer, with_last_exit
+from tests.support.fake_runtime import FakeRuntime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docker"
+INSTANCE = "default"
+IMAGE = "registry.test/agent:1"
+NAME = "ws-3f2a9c1e-8b7"
 
 
 def inspected(name: str) -> ObservedContainer:
@@ -30,29 +37,34 @@ RUNNING = inspected("ws-fixture-running")
 RESTARTING = inspected("ws-fixture-restarting")
 
 
-class Docker:
-    """Answers list and inspect from `containers`, counting the calls."""
-
-    def __init__(self, *containers: ObservedContainer) -> None:
-        self.containers = {c.name: c for c in containers}
-        self.lists = 0
-        self.inspects = 0
-
-    async def list_containers(self, labels: Mapping[str, str]) -> list[ObservedContainer]:
-        self.lists += 1
-        return list(self.containers.values())
-
-    async def inspect_container(self, name: str) -> ObservedContainer | None:
-        self.inspects += 1
-        return self.containers.get(name)
+def spec(name: str) -> ContainerSpec:
+    owner = WorkspaceRef(uid="3f2a9c1e-8b7d-4e21-9a0f-123456789abc", namespace="team-a", name="alice")
+    return ContainerSpec(
+        name=name, image=IMAGE, platform=None, env=(),
+        labels=labels.with_config_hash(labels.workspace_labels(INSTANCE, owner, "Delete"), "h1"),
+        exposed_port="8000/tcp", port_bindings=(), restart_policy="unless-stopped", network=None,
+        aliases=(), binds=(), read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0,
+        privileged=False, pid_mode=None, network_mode="none",
+    )  # fmt: skip
 
 
-def observer(docker: Docker) -> Observer:
-    return Observer(cast(DockerAdapter, docker), "default")
+def running_workspace() -> tuple[FakeRuntime, str]:
+    """A runtime holding one running workspace container, made through the port; and its ID."""
+    runtime = FakeRuntime(registry={IMAGE: "sha256:" + "a" * 64})
+
+    async def make() -> str:
+        await runtime.pull_image(IMAGE)
+        container_id = await runtime.create_container(
+            spec(NAME), FileTree("/configs", {"config.yaml": File(b"x")})
+        )
+        await runtime.start_container(container_id)
+        return container_id
+
+    return runtime, asyncio.run(make())
 
 
-def die(container: ObservedContainer, exit_code: int) -> DockerEvent:
-    return DockerEvent(kind="die", container_id=container.id, name=container.name, exit_code=exit_code)
+def die(container_id: str, exit_code: int) -> ContainerEvent:
+    return ContainerEvent(kind="die", container_id=container_id, name=NAME, exit_code=exit_code)
 
 
 def test_a_running_container_reports_the_exit_code_of_its_last_run() -> None:
@@ -67,44 +79,80 @@ def test_what_inspect_says_about_a_dead_container_wins_over_older_events() -> No
 
 
 def test_a_die_event_is_remembered_for_that_container_until_it_is_destroyed() -> None:
-    docker = Docker(RUNNING)
-    watcher = observer(docker)
-    other = dataclasses.replace(RUNNING, id="f" * 64)
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
 
-    watcher.note_event(die(RUNNING, 137))
-    watcher.note_event(die(other, 3))
-    seen = asyncio.run(watcher.observe(RUNNING.name, fresh=True))
+    watcher.note_event(die(container_id, 137))
+    watcher.note_event(die("f" * 64, 3))
+    seen = asyncio.run(watcher.observe(NAME, fresh=True))
     assert seen is not None
+    assert seen.running
     assert seen.exit_code == 137
 
-    watcher.note_event(DockerEvent(kind="destroy", container_id=RUNNING.id, name=RUNNING.name))
-    seen = asyncio.run(watcher.observe(RUNNING.name, fresh=True))
+    watcher.note_event(ContainerEvent(kind="destroy", container_id=container_id, name=NAME))
+    seen = asyncio.run(watcher.observe(NAME, fresh=True))
     assert seen is not None
     assert seen.exit_code is None
 
 
 def test_a_steady_container_is_inspected_once_then_served_from_the_list() -> None:
-    docker = Docker(RUNNING)
-    watcher = observer(docker)
+    runtime, _ = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
 
     async def resyncs(count: int) -> None:
         for _ in range(count):
             await watcher.refresh()
-            assert await watcher.observe(RUNNING.name) is not None
+            assert await watcher.observe(NAME) is not None
 
     asyncio.run(resyncs(3))
-    assert docker.lists == 3
-    assert docker.inspects == 1
+    assert runtime.count("list_containers") == 3
+    assert runtime.count("inspect_container") == 1
+
+
+def test_the_list_selects_this_instances_containers_only() -> None:
+    runtime, _ = running_workspace()
+    runtime.add_foreign("ws-elsewhere", labels.owned("other-instance"))
+    snapshot = asyncio.run(Observer(runtime, INSTANCE).refresh())
+    assert list(snapshot.by_name) == [NAME]
+
+
+def test_a_container_this_controller_changed_is_inspected_again() -> None:
+    runtime, _ = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+
+    async def resync_then_touch() -> None:
+        await watcher.refresh()
+        await watcher.observe(NAME)
+        watcher.touched(NAME)
+        await watcher.observe(NAME)
+
+    asyncio.run(resync_then_touch())
+    assert runtime.count("list_containers") == 1
+    assert runtime.count("inspect_container") == 2
+
+
+def test_after_a_failed_list_each_container_is_inspected_instead() -> None:
+    runtime, _ = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+    runtime.fail("list_containers", RuntimeUnavailable("Docker daemon did not answer"))
+
+    with pytest.raises(RuntimeUnavailable):
+        asyncio.run(watcher.refresh())
+    seen = asyncio.run(watcher.observe(NAME))
+    assert seen is not None
+    assert seen.detail
+    assert runtime.count("inspect_container") == 1
 
 
 def test_exit_codes_of_containers_no_longer_listed_are_forgotten() -> None:
     """A container removed while the event stream was down sends no destroy event: the list says it."""
-    docker = Docker(RUNNING)
-    watcher = observer(docker)
-    watcher.note_event(die(RUNNING, 137))
-    docker.containers.clear()
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+    watcher.note_event(die(container_id, 137))
+    # Out of sight for one list (as if gone), then back under the same ID: only the list could tell.
+    hidden = runtime.containers.pop(container_id)
     asyncio.run(watcher.refresh())
-    docker.containers[RUNNING.name] = RUNNING
-    seen = asyncio.run(watcher.observe(RUNNING.name, fresh=True))
+    runtime.containers[container_id] = hidden
+    seen = asyncio.run(watcher.observe(NAME, fresh=True))
     assert seen is not None
     assert seen.exit_code is None

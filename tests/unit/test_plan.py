@@ -3,63 +3,53 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import tarfile
+from collections.abc import Mapping
 from typing import Any
 
-import docker
 import pytest
 
 from controller.api.workspace import WorkspaceMount, WorkspaceSpec
+from controller.core.causes import Cause
+from controller.core.identity import WorkspaceRef
 from controller.core.labels import CONFIG_HASH_LABEL, MANAGED_LABEL, UID_LABEL
 from controller.core.plan import (
-    ContainerPlan,
-    PlanError,
     ResolvedInputs,
     compute_config_hash,
     needs_session_reset,
     plan_workspace,
-    to_docker_create_kwargs,
 )
+from controller.docker.archive import build_tar
+from controller.port.values import ContainerSpec, File, FileTree
 from controller.settings import ControllerSettings
-
-UID = "3f2a9c1e-8b7d-4e21-9a0f-123456789abc"
-SETTINGS = ControllerSettings(instance="test")
-INPUTS = ResolvedInputs(
-    env=(("OPENAI_API_KEY", "sk-secret"),),
-    config_maps=({"config.yaml": "name: alice\n"},),
-    auth_token="token-1",
-)
-
-
-def make_plan(
-    spec: dict[str, Any] | None = None,
-    inputs: ResolvedInputs = INPUTS,
-    settings: ControllerSettings = SETTINGS,
-) -> ContainerPlan:
-    result = plan_workspace(
-        UID, "team-a", "alice", WorkspaceSpec.model_validate(spec or {}), inputs, settings
-    )
-    assert isinstance(result, ContainerPlan), result
-    return result
+from tests.support.plans import ALICE, INPUTS, SETTINGS, UID, make_plan
 
 
 def test_default_plan_matches_the_go_provisioner_container() -> None:
     plan = make_plan()
-    assert plan.name == "ws-3f2a9c1e-8b7"
-    assert plan.image == "ghcr.io/molecule-ai/workspace-template-langgraph:latest"
-    assert plan.restart_policy == "unless-stopped"
-    assert plan.exposed_port == "8000/tcp"
-    assert [(b.container_port, b.host_ip, b.host_port) for b in plan.port_bindings] == [
+    container = plan.container
+    assert plan.name == container.name == "ws-3f2a9c1e-8b7"
+    assert plan.image == container.image == "ghcr.io/molecule-ai/workspace-template-langgraph:latest"
+    assert container.restart_policy == "unless-stopped"
+    assert container.exposed_port == "8000/tcp"
+    assert [(b.container_port, b.host_ip, b.host_port) for b in container.port_bindings] == [
         ("8000/tcp", "127.0.0.1", "")
     ]
-    assert plan.network == plan.network_mode == "molecule-monorepo-net"
-    assert plan.aliases == ("ws-3f2a9c1e-8b7",)
-    assert plan.binds == ("ws-3f2a9c1e-8b7-configs:/configs", "ws-3f2a9c1e-8b7-workspace:/workspace")
-    assert plan.env[0] == f"WORKSPACE_ID={UID}"
-    assert plan.env[-1] == "OPENAI_API_KEY=sk-secret"
-    assert (plan.memory, plan.nano_cpus, plan.privileged) == (512 * 1024 * 1024, 1_000_000_000, False)
+    assert container.network == container.network_mode == "molecule-monorepo-net"
+    assert container.aliases == ("ws-3f2a9c1e-8b7",)
+    assert container.binds == ("ws-3f2a9c1e-8b7-configs:/configs", "ws-3f2a9c1e-8b7-workspace:/workspace")
+    assert container.env[0] == f"WORKSPACE_ID={UID}"
+    assert container.env[-1] == "OPENAI_API_KEY=sk-secret"
+    assert (container.memory, container.nano_cpus, container.privileged) == (
+        512 * 1024 * 1024,
+        1_000_000_000,
+        False,
+    )
     assert plan.internal_url == "http://ws-3f2a9c1e-8b7:8000"
     assert plan.fixed_endpoint is None
-    assert plan.platform is None
+    assert container.platform is None
+    assert plan.workspace == ALICE
 
 
 def test_volumes_are_labeled_and_only_those_mounted_are_planned() -> None:
@@ -80,37 +70,43 @@ def test_volumes_are_labeled_and_only_those_mounted_are_planned() -> None:
 
 def test_container_labels_carry_owner_instance_and_hash() -> None:
     plan = make_plan()
-    assert plan.labels["molecule.ai/controller-instance"] == "test"
-    assert plan.labels["molecule.ai/workspace-namespace"] == "team-a"
-    assert plan.labels["molecule.ai/workspace-name"] == "alice"
-    assert plan.labels[CONFIG_HASH_LABEL] == plan.config_hash
+    labels = plan.container.labels
+    assert labels["molecule.ai/controller-instance"] == "test"
+    assert labels["molecule.ai/workspace-namespace"] == "team-a"
+    assert labels["molecule.ai/workspace-name"] == "alice"
+    assert labels[CONFIG_HASH_LABEL] == plan.config_hash
 
 
 def test_config_files_include_the_token_and_the_tar_carries_them() -> None:
     plan = make_plan()
-    assert plan.config_files == {"config.yaml": b"name: alice\n", ".auth_token": b"token-1"}
-    assert plan.config_tar()
+    assert plan.files == FileTree(
+        root="/configs",
+        files={"config.yaml": File(b"name: alice\n", 0o644), ".auth_token": File(b"token-1", 0o600)},
+    )
+    with tarfile.open(fileobj=io.BytesIO(build_tar(plan.files.files))) as archive:
+        assert sorted(archive.getnames()) == [".auth_token", "config.yaml"]
 
 
 def test_tier4_joins_no_network_and_publishes_no_port() -> None:
     plan = make_plan({"tier": 4})
-    assert plan.network is None
-    assert plan.network_mode == "host"
-    assert plan.port_bindings == ()
-    assert plan.aliases == ()
+    assert plan.container.network is None
+    assert plan.container.network_mode == "host"
+    assert plan.container.port_bindings == ()
+    assert plan.container.aliases == ()
     assert plan.fixed_endpoint == "http://127.0.0.1:8000"
     assert plan.internal_url is None
-    assert plan.binds[-1] == "/var/run/docker.sock:/var/run/docker.sock"
+    assert plan.container.binds[-1] == "/var/run/docker.sock:/var/run/docker.sock"
 
 
 def test_spec_platform_url_and_awareness_reach_the_env() -> None:
     plan = make_plan({"platformURL": "http://p:1", "awareness": {"namespace": "n", "url": "http://a"}})
-    assert "PLATFORM_URL=http://p:1" in plan.env
-    assert "AWARENESS_NAMESPACE=n" in plan.env
+    assert "PLATFORM_URL=http://p:1" in plan.container.env
+    assert "AWARENESS_NAMESPACE=n" in plan.container.env
 
 
 def test_image_platform_setting_is_passed_through() -> None:
-    assert make_plan(settings=ControllerSettings(image_platform="linux/amd64")).platform == "linux/amd64"
+    plan = make_plan(settings=ControllerSettings(image_platform="linux/amd64"))
+    assert plan.container.platform == "linux/amd64"
 
 
 def test_pull_credentials_are_picked_for_the_image_registry() -> None:
@@ -118,14 +114,17 @@ def test_pull_credentials_are_picked_for_the_image_registry() -> None:
         INPUTS, pull_secrets=({"auths": {"ghcr.io": {"username": "bot", "password": "pw"}}},)
     )
     plan = make_plan({"imagePullPolicy": "Always"}, inputs)
-    assert plan.pull_auth is not None
-    assert plan.pull_auth.username == "bot"
+    assert plan.pull_credentials is not None
+    assert plan.pull_credentials.username == "bot"
     assert plan.image_pull_policy == "Always"
 
 
-def plan_error(spec: dict[str, Any], inputs: ResolvedInputs = INPUTS) -> PlanError:
-    result = plan_workspace(UID, "ns", "n", WorkspaceSpec.model_validate(spec), inputs, SETTINGS)
-    assert isinstance(result, PlanError), result
+OTHER = WorkspaceRef(uid=UID, namespace="ns", name="n")
+
+
+def plan_error(spec: dict[str, Any], inputs: ResolvedInputs = INPUTS) -> Cause:
+    result = plan_workspace(OTHER, WorkspaceSpec.model_validate(spec), inputs, SETTINGS)
+    assert isinstance(result, Cause), result
     return result
 
 
@@ -150,8 +149,8 @@ def test_reserved_env_from_a_bypassed_schema_is_a_plan_error() -> None:
 def test_invalid_workspace_mount_that_bypassed_validation_is_a_plan_error() -> None:
     mount = WorkspaceMount.model_construct(host_path=None, access="read_only")
     spec = WorkspaceSpec.model_construct(workspace=mount)
-    result = plan_workspace(UID, "ns", "n", spec, INPUTS, SETTINGS)
-    assert isinstance(result, PlanError)
+    result = plan_workspace(OTHER, spec, INPUTS, SETTINGS)
+    assert isinstance(result, Cause)
     assert result.reason == "InvalidSpec"
 
 
@@ -205,9 +204,9 @@ def test_fields_that_do_not_change_the_container_keep_the_hash(spec: dict[str, A
 def test_deletion_policy_is_labelled_on_container_and_volumes_and_hashed() -> None:
     # The orphan sweep reads the policy from the container's label, so the label must follow the spec.
     retain = make_plan({"deletionPolicy": "Retain"})
-    assert retain.labels["molecule.ai/deletion-policy"] == "Retain"
+    assert retain.container.labels["molecule.ai/deletion-policy"] == "Retain"
     assert all(v.labels["molecule.ai/deletion-policy"] == "Retain" for v in retain.volumes)
-    assert make_plan().labels["molecule.ai/deletion-policy"] == "Delete"
+    assert make_plan().container.labels["molecule.ai/deletion-policy"] == "Delete"
     assert retain.config_hash != make_plan().config_hash
 
 
@@ -232,7 +231,8 @@ def test_status_only_fields_do_not_exist_in_the_plan_inputs() -> None:
 
 def test_no_secret_text_appears_in_labels_or_repr() -> None:
     plan = make_plan()
-    assert all("sk-secret" not in value and "token-1" not in value for value in plan.labels.values())
+    labels = plan.container.labels.values()
+    assert all("sk-secret" not in value and "token-1" not in value for value in labels)
     assert "sk-secret" not in repr(plan)
     assert "token-1" not in repr(plan)
     assert "sk-secret" not in repr(INPUTS)
@@ -252,67 +252,44 @@ def test_needs_session_reset_once_per_token_for_claude_code() -> None:
 
 def test_hash_can_be_recomputed_from_the_plan() -> None:
     plan = make_plan({"runtime": "claude-code", "restartRequestedAt": "r"})
-    assert compute_config_hash(plan) == plan.config_hash
+    recomputed = compute_config_hash(
+        plan.container, plan.files, plan.restart_requested_at, plan.session_reset_token
+    )
+    assert recomputed == plan.config_hash
     assert plan.restart_requested_at == "r"
 
 
-# --- docker-py shape ---------------------------------------------------------------------------------
+def changed(value: Any) -> Any:
+    """Some other value of the same kind, for any field of a ContainerSpec."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if value is None:
+        return "changed"
+    if isinstance(value, tuple):
+        return (*value, "changed")
+    if isinstance(value, Mapping):
+        return {**value, "changed": "1"}
+    raise AssertionError(f"no other value for {value!r}")
 
 
-class CapturingClient(docker.APIClient):  # type: ignore[misc]
-    """docker-py's real argument handling, with the HTTP call replaced by a capture."""
-
-    captured: dict[str, Any]
-
-    def create_container_from_config(
-        self, config: Any, name: Any = None, platform: Any = None
-    ) -> dict[str, Any]:
-        self.captured = {"config": config, "name": name, "platform": platform}
-        return {"Id": "x"}
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(ContainerSpec)])
+def test_every_field_the_runtime_is_told_at_create_is_hashed(name: str) -> None:
+    plan = make_plan({"runtime": "claude-code", "tier": 1})
+    container = dataclasses.replace(plan.container, **{name: changed(getattr(plan.container, name))})
+    recomputed = compute_config_hash(container, plan.files, plan.restart_requested_at, None)
+    assert recomputed != plan.config_hash
 
 
-def create_with_docker_py(plan: ContainerPlan) -> dict[str, Any]:
-    client = CapturingClient(base_url="unix:///nonexistent.sock", version="1.41")
-    kwargs = to_docker_create_kwargs(plan)
-    host_config = client.create_host_config(**kwargs["host_config"])
-    endpoints = {net: client.create_endpoint_config(**kw) for net, kw in kwargs["endpoints_config"].items()}
-    networking = client.create_networking_config(endpoints) if endpoints else None
-    client.create_container(**kwargs["container"], host_config=host_config, networking_config=networking)
-    return client.captured
-
-
-def test_docker_kwargs_produce_the_go_provisioner_container_config() -> None:
-    plan = make_plan(settings=ControllerSettings(instance="test", image_platform="linux/amd64"))
-    captured = create_with_docker_py(plan)
-    config = captured["config"]
-    assert captured["name"] == "ws-3f2a9c1e-8b7"
-    assert captured["platform"] == "linux/amd64"
-    assert config["Image"] == plan.image
-    assert config["Env"] == list(plan.env)
-    assert config["Labels"] == dict(plan.labels)
-    assert config["ExposedPorts"] == {"8000/tcp": {}}
-    host = config["HostConfig"]
-    assert host["Binds"] == list(plan.binds)
-    assert host["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
-    assert host["RestartPolicy"] == {"Name": "unless-stopped"}
-    assert host["NetworkMode"] == "molecule-monorepo-net"
-    assert host["Memory"] == 512 * 1024 * 1024
-    assert host["NanoCpus"] == 1_000_000_000
-    assert host["ReadonlyRootfs"] is False
-    assert config["NetworkingConfig"] == {
-        "EndpointsConfig": {"molecule-monorepo-net": {"Aliases": ["ws-3f2a9c1e-8b7"]}}
-    }
-
-
-def test_docker_kwargs_for_tier1_and_tier4() -> None:
-    tier1 = create_with_docker_py(make_plan({"tier": 1}))["config"]["HostConfig"]
-    assert tier1["ReadonlyRootfs"] is True
-    assert tier1["Tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m"}
-    assert "Memory" not in tier1
-    assert "NanoCpus" not in tier1
-    tier4 = create_with_docker_py(make_plan({"tier": 4}))["config"]
-    assert tier4["HostConfig"]["NetworkMode"] == "host"
-    assert tier4["HostConfig"]["Privileged"] is True
-    assert tier4["HostConfig"]["PidMode"] == "host"
-    assert "PortBindings" not in tier4["HostConfig"]
-    assert tier4.get("NetworkingConfig") is None
+def test_file_modes_are_hashed_and_the_hash_label_is_not() -> None:
+    plan = make_plan()
+    files = {**plan.files.files, "config.yaml": File(b"name: alice\n", 0o600)}
+    regrouped = FileTree(plan.files.root, files)
+    assert compute_config_hash(plan.container, regrouped, None, None) != plan.config_hash
+    relabelled = dataclasses.replace(
+        plan.container, labels={**plan.container.labels, CONFIG_HASH_LABEL: "something else"}
+    )
+    assert compute_config_hash(relabelled, plan.files, None, None) == plan.config_hash

@@ -21,6 +21,10 @@ def test_defaults_with_an_empty_environment() -> None:
     assert (s.sweep_interval_seconds, s.sweep_grace_seconds, s.sweep_dry_run) == (60, 300, False)
     assert (s.crashloop_restarts, s.crashloop_window_seconds) == (5, 300)
     assert s.known_runtimes == KNOWN_RUNTIMES
+    assert s.docker_host is None
+    assert (s.metrics_addr, s.metrics_port) == ("127.0.0.1", 8080)
+    assert s.liveness == "http://127.0.0.1:8081/healthz"
+    assert (s.log_format, s.log_level) == ("text", "INFO")
     assert dict(s.tier_limits) == {
         2: TierLimits(512, 1024),
         3: TierLimits(2048, 2048),
@@ -122,6 +126,10 @@ def test_controller_numbers_are_read_from_wc_variables() -> None:
         ("WC_CRASHLOOP_RESTARTS", "many"),
         ("WC_CRASHLOOP_WINDOW", "0"),
         ("WC_SWEEP_DRY_RUN", "maybe"),
+        ("WC_METRICS_PORT", "-1"),
+        ("WC_METRICS_PORT", "http"),
+        ("WC_LOG_FORMAT", "xml"),
+        ("WC_LOG_LEVEL", "verbose"),
     ],
 )
 def test_malformed_wc_variable_stops_start_up_with_its_name(name: str, raw: str) -> None:
@@ -132,6 +140,47 @@ def test_malformed_wc_variable_stops_start_up_with_its_name(name: str, raw: str)
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("YES", True), ("off", False), ("", False)])
 def test_sweep_dry_run_accepts_common_booleans(raw: str, expected: bool) -> None:
     assert ControllerSettings.from_env({"WC_SWEEP_DRY_RUN": raw}).sweep_dry_run is expected
+
+
+def test_docker_host_metrics_liveness_and_logging_from_env() -> None:
+    s = ControllerSettings.from_env(
+        {
+            "DOCKER_HOST": "tcp://docker.internal:2376",
+            "WC_METRICS_PORT": "9090",
+            "WC_METRICS_ADDR": "0.0.0.0",
+            "WC_LIVENESS": "http://0.0.0.0:9091/healthz",
+            "WC_LOG_FORMAT": "json",
+            "WC_LOG_LEVEL": "WARNING",
+        }
+    )
+    assert s.docker_host == "tcp://docker.internal:2376"
+    assert (s.metrics_addr, s.metrics_port) == ("0.0.0.0", 9090)
+    assert s.liveness == "http://0.0.0.0:9091/healthz"
+    assert (s.log_format, s.log_level) == ("json", "WARNING")
+
+
+def test_empty_docker_host_and_metrics_addr_mean_the_defaults() -> None:
+    s = ControllerSettings.from_env({"DOCKER_HOST": "", "WC_METRICS_ADDR": "", "WC_METRICS_PORT": ""})
+    assert s.docker_host is None
+    assert (s.metrics_addr, s.metrics_port) == ("127.0.0.1", 8080)
+
+
+def test_metrics_port_zero_is_accepted_to_turn_metrics_off() -> None:
+    assert ControllerSettings.from_env({"WC_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_liveness_set_but_empty_disables_it() -> None:
+    assert ControllerSettings.from_env({"WC_LIVENESS": ""}).liveness == ""
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("debug", "DEBUG"), (" Error ", "ERROR"), ("", "INFO")])
+def test_log_level_is_upper_cased(raw: str, expected: str) -> None:
+    assert ControllerSettings.from_env({"WC_LOG_LEVEL": raw}).log_level == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("text", "text"), ("json", "json"), ("", "text")])
+def test_log_format_is_text_or_json(raw: str, expected: str) -> None:
+    assert ControllerSettings.from_env({"WC_LOG_FORMAT": raw}).log_format == expected
 
 
 def test_settings_are_immutable() -> None:

@@ -1,27 +1,27 @@
 """The orphan sweep's safety rules (the pure plan) and what a pass does when it cannot see everything.
 
 The end-to-end tests run the same rules against a real daemon and apiserver; here every rule is pinned
-one at a time, and the pass outcomes are driven by small stand-ins for Docker and the API.
+one at a time, and the pass outcomes are driven by the in-memory fakes of the runtime port and the
+Kubernetes API (tests/support).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from controller import metrics
 from controller.core import labels
-from controller.core.sweep import Candidate, SweepPlan, plan_sweep
-from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import DockerUnavailable
-from controller.docker.observed import ObservedContainer, ObservedVolume
-from controller.kube.client import ApiError, KubeClient
+from controller.core.orphans import Candidate, SweepPlan, plan_sweep
+from controller.port.errors import RuntimeUnavailable
+from controller.port.values import ContainerSpec, File, FileTree
+from controller.reconcile.orphan_sweeper import OrphanSweeper
 from controller.settings import ControllerSettings
-from controller.sweep import OrphanSweeper
+from tests.support.fake_kube import FakeKube
+from tests.support.fake_runtime import FakeRuntime
 
 INSTANCE = "blue"
 NOW = 10_000.0
@@ -135,76 +135,64 @@ def test_the_grace_ends_exactly_grace_seconds_after_creation() -> None:
 
 # --- a pass ---------------------------------------------------------------------------------------------
 
+IMAGE = "registry.test/agent:1"
+CONFIGS = FileTree("/configs", {"config.yaml": File(b"x")})
 
-def _observed(candidate: Candidate) -> ObservedContainer:
-    return ObservedContainer(
-        id=candidate.id,
-        name=candidate.name,
-        image="img",
-        image_id="sha256:x",
-        labels=candidate.labels,
-        state="running",
-        health=None,
-        exit_code=None,
-        host_port=None,
-        created=candidate.created,
-        detail=False,
+
+def container_spec(candidate: Candidate, binds: tuple[str, ...]) -> ContainerSpec:
+    return ContainerSpec(
+        name=candidate.name, image=IMAGE, platform=None, env=(), labels=candidate.labels,
+        exposed_port="8000/tcp", port_bindings=(), restart_policy="unless-stopped", network=None,
+        aliases=(), binds=binds, read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0,
+        privileged=False, pid_mode=None, network_mode="none",
+    )  # fmt: skip
+
+
+async def build(world: FakeRuntime, containers: list[Candidate], volumes: list[Candidate]) -> None:
+    """Volumes, then running containers mounting their workspace's configs volume, made through the port."""
+    await world.pull_image(IMAGE)
+    for volume_candidate in volumes:
+        await world.ensure_volume(volume_candidate.name, volume_candidate.labels)
+    for candidate in containers:
+        binds = (f"{candidate.name}-configs:/configs",)
+        container_id = await world.create_container(container_spec(candidate, binds), CONFIGS)
+        await world.start_container(container_id)
+
+
+def orphan_world() -> FakeRuntime:
+    """A vanished Workspace (GONE) and a live one (LIVE), each with a container and a configs volume."""
+    world = FakeRuntime(registry={IMAGE: "sha256:" + "a" * 64})
+    asyncio.run(
+        build(
+            world,
+            [container(GONE, policy="Delete"), container(LIVE, policy="Delete")],
+            [volume(GONE), volume(LIVE)],
+        )
+    )
+    return world
+
+
+def cluster(*, namespaced_rbac: bool = False) -> FakeKube:
+    """The API server holds the LIVE Workspace only."""
+    return FakeKube(
+        workspaces=[{"metadata": {"uid": LIVE, "namespace": "ns", "name": "w"}}],
+        namespaced_rbac=namespaced_rbac,
     )
 
 
-class Docker:
-    def __init__(self, containers: list[Candidate], volumes: list[Candidate], *, up: bool = True) -> None:
-        self.containers = containers
-        self.volumes = volumes
-        self.up = up
-        self.removed: list[str] = []
-
-    async def ping(self) -> bool:
-        return self.up
-
-    async def list_containers(self, selector: Mapping[str, str]) -> list[ObservedContainer]:
-        if not self.up:
-            raise DockerUnavailable("down")
-        return [_observed(c) for c in self.containers]
-
-    async def list_volumes(self, selector: Mapping[str, str]) -> list[ObservedVolume]:
-        return [ObservedVolume(v.name, v.labels, "local", v.created) for v in self.volumes]
-
-    async def remove_container(self, container_id: str) -> None:
-        self.removed.append(container_id)
-
-    async def remove_volume(self, name: str) -> None:
-        self.removed.append(name)
-
-
-class Kube:
-    """Workspace lists as the API server answers them; `namespaced` = only per-namespace lists allowed."""
-
-    def __init__(self, uids: list[str] | None, *, namespaced: bool = False) -> None:
-        self.uids = uids
-        self.namespaced = namespaced
-        self.listed: list[str | None] = []
-
-    async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        self.listed.append(namespace)
-        if self.uids is None:
-            raise ApiError(0, "Unreachable", "connection reset")
-        if self.namespaced and namespace is None:
-            raise ApiError(403, "Forbidden", "cannot list resource workspaces at the cluster scope")
-        return [{"metadata": {"uid": uid}} for uid in self.uids]
-
-
-def sweeper(docker: Docker, kube: Kube, *, dry_run: bool = False) -> OrphanSweeper:
+def sweeper(runtime: FakeRuntime, kube: FakeKube, *, dry_run: bool = False) -> OrphanSweeper:
     settings = ControllerSettings(instance=INSTANCE, sweep_grace_seconds=int(GRACE), sweep_dry_run=dry_run)
-    return OrphanSweeper(
-        docker=cast(DockerAdapter, docker), kube=cast(KubeClient, kube), settings=settings, clock=lambda: NOW
-    )
+    return OrphanSweeper(runtime=runtime, kube=kube, settings=settings, clock=lambda: NOW)
 
 
-def orphan_world() -> Docker:
-    return Docker(
-        [container(GONE, policy="Delete"), container(LIVE, policy="Delete")], [volume(GONE), volume(LIVE)]
-    )
+def removals(runtime: FakeRuntime) -> list[tuple[str, str]]:
+    return [(op, subject) for op, subject in runtime.calls if op in ("remove_container", "remove_volume")]
+
+
+def container_id(runtime: FakeRuntime, uid: str) -> str:
+    found = runtime.by_name(f"ws-{uid[:12]}")
+    assert found is not None
+    return found.id
 
 
 @pytest.fixture(autouse=True)
@@ -219,32 +207,41 @@ def gauge(kind: str) -> float | None:
 
 
 def test_a_pass_removes_the_orphans_container_then_its_volumes() -> None:
-    docker = orphan_world()
-    report = asyncio.run(sweeper(docker, Kube([LIVE])).sweep_once())
+    runtime = orphan_world()
+    gone = container_id(runtime, GONE)
+    report = asyncio.run(sweeper(runtime, cluster()).sweep_once())
     assert report.outcome == "completed"
-    assert docker.removed == [f"id-{GONE}", f"ws-{GONE[:12]}-configs"]
+    assert removals(runtime) == [("remove_container", gone), ("remove_volume", f"ws-{GONE[:12]}-configs")]
+    assert [c.name for c in runtime.containers.values()] == [f"ws-{LIVE[:12]}"]
+    assert list(runtime.volumes) == [f"ws-{LIVE[:12]}-configs"]
     assert gauge("container") == 1
     assert gauge("volume") == 1
 
 
 @pytest.mark.parametrize(
-    ("docker_up", "uids"), [(True, None), (False, [LIVE])], ids=["api-unreachable", "docker-down"]
+    ("docker_fault", "api_up"),
+    [(None, False), ("ping", True), ("list_volumes", True)],
+    ids=["api-unreachable", "docker-down", "docker-list-fails"],
 )
-def test_a_pass_that_cannot_see_everything_removes_nothing(docker_up: bool, uids: list[str] | None) -> None:
-    docker = orphan_world()
-    docker.up = docker_up
-    report = asyncio.run(sweeper(docker, Kube(uids)).sweep_once())
+def test_a_pass_that_cannot_see_everything_removes_nothing(docker_fault: str | None, api_up: bool) -> None:
+    runtime = orphan_world()
+    if docker_fault is not None:
+        runtime.fail(docker_fault, RuntimeUnavailable("Docker daemon did not answer"), always=True)
+    kube = cluster()
+    kube.unreachable = not api_up
+    report = asyncio.run(sweeper(runtime, kube).sweep_once())
     assert report.outcome == "skipped"
     assert report.why_skipped
-    assert docker.removed == []
+    assert removals(runtime) == []
+    assert len(runtime.containers) == len(runtime.volumes) == 2
     assert gauge("container") == -1  # a blind pass does not claim to know how many orphans there are
 
 
 def test_a_dry_run_removes_nothing_and_counts_what_it_would_remove() -> None:
-    docker = orphan_world()
-    report = asyncio.run(sweeper(docker, Kube([LIVE]), dry_run=True).sweep_once())
+    runtime = orphan_world()
+    report = asyncio.run(sweeper(runtime, cluster(), dry_run=True).sweep_once())
     assert report.outcome == "dry_run"
-    assert docker.removed == []
+    assert removals(runtime) == []
     assert report.plan is not None
     assert [c.name for c in report.plan.containers] == [f"ws-{GONE[:12]}"]
     assert gauge("container") == 1
@@ -271,12 +268,13 @@ def test_volumes_of_an_orphan_whose_container_an_earlier_pass_removed_are_retrie
 
 
 def test_under_namespaced_rbac_a_pass_lists_the_namespaces_its_candidates_name() -> None:
-    docker = orphan_world()
-    kube = Kube([LIVE], namespaced=True)
-    report = asyncio.run(sweeper(docker, kube).sweep_once())
+    runtime = orphan_world()
+    gone = container_id(runtime, GONE)
+    kube = cluster(namespaced_rbac=True)
+    report = asyncio.run(sweeper(runtime, kube).sweep_once())
     assert report.outcome == "completed"
-    assert kube.listed == [None, "ns"]
-    assert docker.removed == [f"id-{GONE}", f"ws-{GONE[:12]}-configs"]
+    assert kube.workspace_lists == [None, "ns"]
+    assert removals(runtime) == [("remove_container", gone), ("remove_volume", f"ws-{GONE[:12]}-configs")]
 
 
 def test_a_candidate_without_a_namespace_label_is_never_an_orphan() -> None:
@@ -285,3 +283,31 @@ def test_a_candidate_without_a_namespace_label_is_never_an_orphan() -> None:
     result = plan([Candidate(f"ws-{GONE[:12]}", labels_without_namespace, OLD, "id")])
     assert result.containers == ()
     assert skipped(result)[f"ws-{GONE[:12]}"] == "no-owner-label"
+
+
+def test_a_volume_made_after_the_pass_that_removed_its_container_goes_in_the_next_pass() -> None:
+    """The pass lists containers, then volumes: a volume made in between is only seen by the next pass,
+    which must still know that its container said Delete."""
+    runtime = FakeRuntime(registry={IMAGE: "sha256:" + "a" * 64})
+    asyncio.run(build(runtime, [container(GONE, policy="Delete")], []))
+    sweep = sweeper(runtime, cluster())
+    asyncio.run(sweep.sweep_once())
+    assert runtime.containers == {}
+    asyncio.run(runtime.ensure_volume(volume(GONE).name, volume(GONE).labels))
+
+    asyncio.run(sweep.sweep_once())
+    assert runtime.volumes == {}
+
+
+def test_a_removed_orphan_whose_volume_never_shows_is_forgotten_after_the_next_pass() -> None:
+    runtime = FakeRuntime(registry={IMAGE: "sha256:" + "a" * 64})
+    asyncio.run(build(runtime, [container(GONE, policy="Delete")], []))
+    sweep = sweeper(runtime, cluster())
+    asyncio.run(sweep.sweep_once())
+    asyncio.run(sweep.sweep_once())
+    asyncio.run(runtime.ensure_volume(volume(GONE).name, volume(GONE).labels))
+
+    report = asyncio.run(sweep.sweep_once())
+    assert list(runtime.volumes) == [volume(GONE).name]  # never guessed at: no container said Delete
+    assert report.plan is not None
+    assert {s.name: s.reason for s in report.plan.skipped}[volume(GONE).name] == "no-container"

@@ -19,11 +19,11 @@ from typing import Any
 
 from controller import metrics
 from controller.core import labels
-from controller.core.sweep import Candidate, SweepPlan, plan_sweep
-from controller.docker.adapter import DockerAdapter
-from controller.docker.errors import DockerError
-from controller.docker.observed import ObservedContainer, ObservedVolume
-from controller.kube.client import ApiError, KubeClient
+from controller.core.orphans import Candidate, SweepPlan, plan_sweep
+from controller.kube.client import ApiError, KubeApi
+from controller.port.errors import ContainerRuntimeError
+from controller.port.runtime import ContainerRuntime
+from controller.port.values import ObservedContainer, ObservedVolume
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,12 @@ class OrphanSweeper:
     def __init__(
         self,
         *,
-        docker: DockerAdapter,
-        kube: KubeClient,
+        runtime: ContainerRuntime,
+        kube: KubeApi,
         settings: ControllerSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._docker = docker
+        self._runtime = runtime
         self._kube = kube
         self._settings = settings
         self._clock = clock
@@ -71,11 +71,11 @@ class OrphanSweeper:
     async def sweep_once(self) -> SweepReport:
         owned = labels.owned(self._settings.instance)
         try:
-            if not await self._docker.ping():
+            if not await self._runtime.ping():
                 return self._skip("Docker is not answering")
-            containers = await self._docker.list_containers(owned)
-            volumes = await self._docker.list_volumes(owned)
-        except DockerError as exc:
+            containers = await self._runtime.list_containers(owned)
+            volumes = await self._runtime.list_volumes(owned)
+        except ContainerRuntimeError as exc:
             return self._skip(f"listing Docker objects failed: {exc}")
         try:
             workspaces = await self._live_workspaces([*containers, *volumes])
@@ -109,28 +109,35 @@ class OrphanSweeper:
         removed_containers: list[str] = []
         removed_volumes: list[str] = []
         failed: list[str] = []
+        removed_now: set[str] = set()
         for container in plan.containers:
             try:
-                await self._docker.remove_container(container.id or container.name)
+                await self._runtime.remove_container(container.id or container.name)
                 removed_containers.append(container.name)
                 metrics.SWEEP_REMOVED.labels("container").inc()
                 if container.labels.get(labels.DELETION_POLICY_LABEL) == "Delete":
                     # Its volumes go too; remembered so a failed volume removal is retried.
-                    self._removed_policies[container.labels.get(labels.UID_LABEL, "")] = "Delete"
-            except DockerError as exc:
+                    uid = container.labels.get(labels.UID_LABEL, "")
+                    self._removed_policies[uid] = "Delete"
+                    removed_now.add(uid)
+            except ContainerRuntimeError as exc:
                 failed.append(container.name)
                 log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
         for volume in plan.volumes:
             try:
-                await self._docker.remove_volume(volume.name)
+                await self._runtime.remove_volume(volume.name)
                 removed_volumes.append(volume.name)
                 metrics.SWEEP_REMOVED.labels("volume").inc()
-            except DockerError as exc:
+            except ContainerRuntimeError as exc:
                 failed.append(volume.name)
                 log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
-        # Forget orphans none of whose volumes is left (or ever will be removed by a sweep).
+        # Forget orphans none of whose volumes is left (or ever will be removed by a sweep). Not in the
+        # pass that removed the container, though: a volume made just after this pass listed volumes
+        # (the container was listed first) shows up in the next pass only.
         left = {v.labels.get(labels.UID_LABEL) for v in volumes if v.name not in removed_volumes}
-        self._removed_policies = {u: p for u, p in self._removed_policies.items() if u in left}
+        self._removed_policies = {
+            u: p for u, p in self._removed_policies.items() if u in left or u in removed_now
+        }
         metrics.SWEEP_PASSES.labels("completed").inc()
         if removed_containers or removed_volumes or failed or plan.skipped:
             log.info(

@@ -1,10 +1,17 @@
-"""Image references as the pull API and RepoDigests spell them."""
+"""Image references, parsed once: as the pull API, RepoDigests and docker config files spell them."""
 
 from __future__ import annotations
 
 import pytest
 
-from controller.docker.image_refs import digest_for, normalize_repository, split_reference
+from controller.core.image_refs import (
+    digest_for,
+    image_tag,
+    normalise_registry,
+    normalize_repository,
+    registry_host,
+    split_reference,
+)
 
 DIGEST = "sha256:6a38dee97bae5cef9cf6272bf726229bbffd4eeb6e5582a31aeb6e28d91e36da"
 
@@ -64,3 +71,51 @@ def test_digest_for_docker_hub_short_names() -> None:
 
 def test_digest_for_ignores_junk() -> None:
     assert digest_for("x:latest", [None, 5, "x", "x@"]) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "registry"),
+    [
+        ("alpine", "docker.io"),
+        ("library/alpine:3", "docker.io"),
+        ("molecule/agent:1", "docker.io"),
+        ("ghcr.io/molecule-ai/x:latest", "ghcr.io"),
+        ("localhost:5000/x", "localhost:5000"),
+        ("localhost/x", "localhost"),
+        ("Registry.Example.com:443/team/app", "registry.example.com:443"),
+        ("index.docker.io/library/alpine", "docker.io"),
+        ("workspace-template:hermes", "docker.io"),
+    ],
+)
+def test_registry_host_of_an_image_reference(image: str, registry: str) -> None:
+    assert registry_host(image) == registry
+
+
+@pytest.mark.parametrize(
+    ("ref", "tag"),
+    [
+        ("busybox", ""),
+        ("busybox:1.36", "1.36"),
+        ("localhost:5000/x", ""),
+        ("localhost:5000/x:0.8.2", "0.8.2"),
+        (f"localhost:5000/x@{DIGEST}", ""),
+        (f"localhost:5000/x:latest@{DIGEST}", "latest"),
+    ],
+)
+def test_image_tag_ignores_a_registry_port_and_the_digest(ref: str, tag: str) -> None:
+    assert image_tag(ref) == tag
+
+
+@pytest.mark.parametrize(
+    ("key", "host"),
+    [
+        ("ghcr.io", "ghcr.io"),
+        ("https://index.docker.io/v1/", "docker.io"),
+        ("registry-1.docker.io", "docker.io"),
+        ("https://Registry.Example.com:5000/v2/", "registry.example.com:5000"),
+        ("http://localhost:5000", "localhost:5000"),
+        (" quay.io/ ", "quay.io"),
+    ],
+)
+def test_registry_keys_of_docker_config_files_are_read_as_hosts(key: str, host: str) -> None:
+    assert normalise_registry(key) == host

@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from controller.core import labels
-from controller.docker.adapter import DockerAdapter
-from controller.docker.events import DockerEvent
-from controller.docker.observed import ObservedContainer
+from controller.port.runtime import ContainerRuntime
+from controller.port.values import ContainerEvent, ObservedContainer
 
 
 def _fingerprint(container: ObservedContainer) -> tuple[str, str, str | None, str | None]:
@@ -35,30 +34,25 @@ class Snapshot:
 
 
 class Observer:
-    def __init__(self, docker: DockerAdapter, instance: str) -> None:
-        self._docker = docker
+    def __init__(self, runtime: ContainerRuntime, instance: str) -> None:
+        self._runtime = runtime
         self._filter = labels.owned(instance)
         self._snapshot: Snapshot | None = None
-        self._snapshot_error: Exception | None = None
         self._details: dict[str, ObservedContainer] = {}
         self._changed_at: dict[str, float] = {}
         self._last_exit: dict[str, int] = {}  # container id -> exit code of its last run
 
-    @property
-    def snapshot(self) -> Snapshot | None:
-        return self._snapshot
-
     async def refresh(self) -> Snapshot:
-        """List this instance's containers (one Docker call). Failures are remembered for `observe`."""
+        """List this instance's containers (one runtime call). After a failure `observe` inspects instead."""
         try:
-            containers = await self._docker.list_containers(self._filter)
-        except Exception as exc:
-            self._snapshot, self._snapshot_error = None, exc
+            containers = await self._runtime.list_containers(self._filter)
+        except Exception:
+            self._snapshot = None
             raise
         snapshot = Snapshot({c.name: c for c in containers}, time.monotonic())
         listed = {c.id for c in containers}
         self._last_exit = {cid: code for cid, code in self._last_exit.items() if cid in listed}
-        self._snapshot, self._snapshot_error = snapshot, None
+        self._snapshot = snapshot
         return snapshot
 
     def touched(self, name: str) -> None:
@@ -66,8 +60,8 @@ class Observer:
         self._changed_at[name] = time.monotonic()
         self._details.pop(name, None)
 
-    def note_event(self, event: DockerEvent) -> None:
-        """Learn from a Docker event what inspect cannot say later: how the container's last run ended."""
+    def note_event(self, event: ContainerEvent) -> None:
+        """Learn from a container event what inspect cannot say later: how the container's last run ended."""
         if event.kind == "die" and event.exit_code is not None and event.container_id:
             self._last_exit[event.container_id] = event.exit_code
         elif event.kind == "destroy":
@@ -95,7 +89,7 @@ class Observer:
         return await self._inspect(name)
 
     async def _inspect(self, name: str) -> ObservedContainer | None:
-        container = await self._docker.inspect_container(name)
+        container = await self._runtime.inspect_container(name)
         if container is None:
             self._details.pop(name, None)
         else:

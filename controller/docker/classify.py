@@ -1,112 +1,30 @@
-"""What went wrong when talking to Docker, as a small hierarchy the reconciler can act on.
+"""Docker's failures in the port's vocabulary: `classify` maps whatever the SDK raises to one
+`controller.port.errors` class.
 
-The SDK raises a mix of `docker.errors.*`, `requests.*`, `urllib3.*` and plain `OSError`s, and the
-daemon reports most problems only as text. `classify` turns any of them into one `DockerError`
-subclass, so the rest of the controller never parses error strings.
-
-Two lessons from the service this replaces shape the rules:
-
-- A daemon that cannot be reached, or that answers with a gateway/timeout error, says nothing about
-  whether a container is alive. Those errors are `DockerUnavailable` (transient), never "gone".
-- "not found" on its own proves nothing: `network X not found` is not a missing container. `NotFound`
-  is raised only for the daemon's precise "No such container/image/volume" messages.
-
-Every class carries `transient`: True when the same call may succeed later without anyone changing
-anything (retry with backoff); False when a human or a spec change is needed.
+The SDK raises a mix of `docker.errors.*`, `requests.*`, `urllib3.*` and plain `OSError`s, and the daemon
+reports most problems only as text. The rules here are the only place that reads that text.
 """
 
 from __future__ import annotations
 
 import json
-from typing import ClassVar, Literal
 
 import requests
 import urllib3.exceptions
 
-__all__ = [
-    "Conflict",
-    "DockerError",
-    "DockerUnavailable",
-    "ImageNotFound",
-    "InUse",
-    "NotFound",
-    "RegistryAuthFailed",
-    "RegistryUnavailable",
-    "RemovalInProgress",
-    "classify",
-    "classify_message",
-    "classify_pull_error",
-]
+from controller.port.errors import (
+    Conflict,
+    ContainerRuntimeError,
+    ImageNotFound,
+    InUse,
+    NotFound,
+    RegistryAuthFailed,
+    RegistryUnavailable,
+    RemovalInProgress,
+    RuntimeUnavailable,
+)
 
-Resource = Literal["container", "image", "volume"]
-
-
-class DockerError(Exception):
-    """Any failure of a Docker call; used as is for errors no subclass describes.
-
-    `message` is the daemon's own explanation when there is one (not the SDK's URL-laden text);
-    `status_code` is the HTTP status the daemon answered with, or None when no answer came.
-    """
-
-    transient: ClassVar[bool] = False
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r})"
-
-
-class DockerUnavailable(DockerError):
-    """The daemon did not answer, or answered that it is unhealthy. Says nothing about containers."""
-
-    transient = True
-
-
-class NotFound(DockerError):
-    """The daemon said precisely that this container, image or volume does not exist."""
-
-    def __init__(
-        self, message: str, status_code: int | None = None, resource: Resource = "container"
-    ) -> None:
-        super().__init__(message, status_code)
-        self.resource: Resource = resource
-
-
-class ImageNotFound(NotFound):
-    """The image is neither local nor in the registry (unknown repository, tag or platform)."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message, status_code, resource="image")
-
-
-class RemovalInProgress(DockerError):
-    """Someone else is already removing this container: removers treat this as success."""
-
-    transient = True
-
-
-class InUse(DockerError):
-    """The object cannot be removed yet because something still uses it (a volume mounted by a container)."""
-
-    transient = True
-
-
-class Conflict(DockerError):
-    """HTTP 409 not covered above; on create this is a name conflict, so the caller adopts the container."""
-
-
-class RegistryAuthFailed(DockerError):
-    """The registry refused the credentials, or demanded some and none were given."""
-
-
-class RegistryUnavailable(DockerError):
-    """The daemon is fine but could not reach the registry, or the registry failed or rate-limited us."""
-
-    transient = True
-
+__all__ = ["classify", "classify_message", "classify_pull_error"]
 
 # Matched against the lower-cased daemon message. Order matters: the first rule that matches wins.
 _REMOVAL_IN_PROGRESS = ("already in progress",)
@@ -143,7 +61,7 @@ _DAEMON_UNHEALTHY = (
 )
 
 
-def classify_message(message: str, status_code: int | None = None) -> DockerError:
+def classify_message(message: str, status_code: int | None = None) -> ContainerRuntimeError:
     """Classify a daemon error message (and its HTTP status, when there was a response).
 
     Also used for errors the daemon reports inside a 200 stream, such as a failed pull.
@@ -168,10 +86,10 @@ def classify_message(message: str, status_code: int | None = None) -> DockerErro
     if status_code == 409:
         return Conflict(message, status_code)
     if status_code in (502, 503, 504):
-        return DockerUnavailable(message, status_code)
+        return RuntimeUnavailable(message, status_code)
     if (status_code is None or status_code >= 500) and any(m in text for m in _DAEMON_UNHEALTHY):
-        return DockerUnavailable(message, status_code)
-    return DockerError(message, status_code)
+        return RuntimeUnavailable(message, status_code)
+    return ContainerRuntimeError(message, status_code)
 
 
 def _registry_denied(text: str) -> bool:
@@ -179,14 +97,14 @@ def _registry_denied(text: str) -> bool:
     return text.startswith("denied:") or ": denied:" in text
 
 
-def classify_pull_error(message: str) -> DockerError:
+def classify_pull_error(message: str) -> ContainerRuntimeError:
     """Classify an error the daemon reports inside a pull's progress stream (after a 200 answer).
 
     The daemon was fine enough to stream; what failed was the registry side (a blob download, a
     reset connection), so anything not more specific is `RegistryUnavailable`.
     """
     error = classify_message(message)
-    if type(error) in (DockerError, DockerUnavailable):
+    if type(error) in (ContainerRuntimeError, RuntimeUnavailable):
         return RegistryUnavailable(message)
     return error
 
@@ -203,20 +121,20 @@ _NO_ANSWER: tuple[type[BaseException], ...] = (
 )
 
 
-def classify(exc: BaseException) -> DockerError:
-    """Map any exception raised by a Docker SDK call to the `DockerError` subclass it means.
+def classify(exc: BaseException) -> ContainerRuntimeError:
+    """Map any exception raised by a Docker SDK call to the `ContainerRuntimeError` subclass it means.
 
     Pure: it only reads the exception (type, HTTP status, daemon explanation, and the chain of
     causes, because the SDK wraps connection errors, e.g. while negotiating the API version).
     """
-    if isinstance(exc, DockerError):
+    if isinstance(exc, ContainerRuntimeError):
         return exc
     response = getattr(exc, "response", None)
     if isinstance(exc, requests.exceptions.HTTPError) and response is not None:
         return classify_message(_explanation(exc, response), _status(response))
     for link in _chain(exc):
         if isinstance(link, _NO_ANSWER) or (isinstance(link, OSError) and _is_socket_error(link)):
-            return DockerUnavailable(f"Docker daemon did not answer: {exc}")
+            return RuntimeUnavailable(f"Docker daemon did not answer: {exc}")
     return classify_message(str(exc) or type(exc).__name__)
 
 

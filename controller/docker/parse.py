@@ -1,4 +1,4 @@
-"""What Docker reports about containers, volumes and networks, as immutable values.
+"""Docker's JSON (containers, volumes, images, networks) parsed into the port's values.
 
 The parsers read the JSON of the Engine API (list and inspect endpoints) and are total: a missing,
 null or oddly typed field gives a neutral value (None, "", {}), never an exception, because a
@@ -13,87 +13,38 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
+
+from controller.core.naming import AGENT_PORT
+from controller.port.values import (
+    NO_LABELS,
+    ContainerState,
+    Health,
+    Labels,
+    ObservedContainer,
+    ObservedImage,
+    ObservedVolume,
+)
 
 __all__ = [
-    "AGENT_PORT",
-    "ContainerState",
-    "Health",
-    "ObservedContainer",
     "ObservedNetwork",
-    "ObservedVolume",
     "canonical_network",
     "parse_container_inspect",
     "parse_container_list_entry",
+    "parse_image",
     "parse_network",
     "parse_timestamp",
     "parse_volume",
 ]
-
-AGENT_PORT = 8000
-"""The port the agent listens on inside the container, published on the host's loopback."""
-
-ContainerState = Literal[
-    "created", "running", "restarting", "exited", "paused", "dead", "removing", "unknown"
-]
-Health = Literal["starting", "healthy", "unhealthy"]
 
 _STATES: frozenset[str] = frozenset(
     ("created", "running", "restarting", "exited", "paused", "dead", "removing")
 )
 _HEALTH: frozenset[str] = frozenset(("starting", "healthy", "unhealthy"))
 _LOOPBACK_OR_ANY = ("127.0.0.1", "0.0.0.0", "")  # reading bindings, not binding
-
-Labels = Mapping[str, str]
-_NO_LABELS: Labels = MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class ObservedContainer:
-    """One container as Docker reports it. Labels are read-only; the value is not hashable."""
-
-    id: str
-    name: str
-    image: str
-    """The image reference the container was created from (Config.Image), e.g. `repo:tag`."""
-    image_id: str
-    labels: Labels
-    state: ContainerState
-    health: Health | None
-    """The healthcheck verdict while the container runs; None without a healthcheck or when not running."""
-    exit_code: int | None
-    """The last exit code once the process has exited (exited, dead, restarting); None otherwise."""
-    host_port: int | None
-    """The host port that publishes the agent port on the loopback interface, if any."""
-    created: float | None
-    """Creation time in epoch seconds; None if Docker did not say."""
-    detail: bool
-    """True when parsed from inspect; False for a list entry, which cannot know the fields below."""
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    restart_count: int | None = None
-    oom_killed: bool | None = None
-    error: str | None = None
-    """The daemon's last error for this container (e.g. why a start failed)."""
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-
-@dataclass(frozen=True)
-class ObservedVolume:
-    name: str
-    labels: Labels = field(default_factory=lambda: _NO_LABELS)
-    driver: str = ""
-    created: float | None = None
-
-    def carries(self, labels: Labels) -> bool:
-        """True when every given label is on the volume with the same value."""
-        return all(self.labels.get(key) == value for key, value in labels.items())
 
 
 @dataclass(frozen=True)
@@ -148,7 +99,6 @@ def parse_container_inspect(data: Mapping[str, Any], agent_port: int = AGENT_POR
         finished_at=parse_timestamp(st.get("FinishedAt")),
         restart_count=_int(data.get("RestartCount")),
         oom_killed=oom if isinstance(oom, bool) else None,
-        error=_str(st.get("Error")) or None,
     )
 
 
@@ -159,6 +109,18 @@ def parse_volume(data: Mapping[str, Any]) -> ObservedVolume:
         labels=_labels(data.get("Labels")),
         driver=_str(data.get("Driver")),
         created=_epoch(parse_timestamp(data.get("CreatedAt"))),
+    )
+
+
+def parse_image(data: Mapping[str, Any]) -> ObservedImage | None:
+    """Parse `GET /images/{name}/json`; None when it names no image ID."""
+    image_id = _str(data.get("Id"))
+    if not image_id:
+        return None
+    digests = data.get("RepoDigests")
+    return ObservedImage(
+        id=image_id,
+        repo_digests=tuple(d for d in digests if isinstance(d, str)) if isinstance(digests, list) else (),
     )
 
 
@@ -283,7 +245,7 @@ def _first_name(names: object) -> str:
 
 def _labels(value: object) -> Labels:
     if not isinstance(value, Mapping):
-        return _NO_LABELS
+        return NO_LABELS
     return MappingProxyType({str(k): _label_value(v) for k, v in value.items()})
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from controller.api.workspace import API_VERSION, AUTH_TOKEN_SECRET_SUFFIX, KIND, KeySelector, WorkspaceSpec
-from controller.core.conditions import Cause, Reason
+from controller.api.workspace import API_VERSION, KIND, KeySelector, WorkspaceSpec
+from controller.core.causes import Cause, Reason
 from controller.core.configfiles import new_auth_token
+from controller.core.identity import WorkspaceRef
+from controller.core.naming import auth_token_secret_name
 from controller.core.plan import ResolvedInputs
-from controller.kube.client import ApiError, KubeClient
+from controller.kube.client import ApiError, KubeApi
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workspace-controller"
@@ -26,35 +28,29 @@ TOKEN_KEY = "token"
 DOCKERCONFIGJSON = ".dockerconfigjson"
 
 
-@dataclass(frozen=True)
-class WorkspaceIdentity:
-    uid: str
-    namespace: str
-    name: str
+class _Unresolved(Exception):
+    """Ends a resolution early with the Cause to report."""
 
-
-class _Missing(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.reason = reason
-        self.message = message
+        self.cause = Cause(reason, message)
 
 
 def _decode(value: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _Missing(Reason.INVALID_CONFIG, "a Secret value is not valid base64") from exc
+        raise _Unresolved(Reason.INVALID_CONFIG, "a Secret value is not valid base64") from exc
 
 
 class InputResolver:
     """Resolves inputs with one GET per referenced object per pass (several references share it)."""
 
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeApi) -> None:
         self._kube = kube
 
-    async def resolve(self, ws: WorkspaceIdentity, spec: WorkspaceSpec) -> tuple[ResolvedInputs, str] | Cause:
-        """The inputs and the name of the Secret holding the auth token; or what is missing."""
+    async def resolve(self, ws: WorkspaceRef, spec: WorkspaceSpec) -> ResolvedInputs | Cause:
+        """The inputs (with the name of the Secret holding the auth token); or what is missing."""
         secrets: dict[str, dict[str, Any] | None] = {}
         config_maps: dict[str, dict[str, Any] | None] = {}
 
@@ -84,8 +80,8 @@ class InputResolver:
             if ref.optional:
                 return None
             if obj is None:
-                raise _Missing(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
-            raise _Missing(reason, f"{kind} {ws.namespace}/{ref.name} has no key {ref.key!r} ({where})")
+                raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
+            raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} has no key {ref.key!r} ({where})")
 
         try:
             env: list[tuple[str, str]] = []
@@ -109,7 +105,7 @@ class InputResolver:
                 if obj is None:
                     if source_map.optional:
                         continue
-                    raise _Missing(
+                    raise _Unresolved(
                         Reason.CONFIG_MAP_NOT_FOUND,
                         f"ConfigMap {ws.namespace}/{source_map.name} (spec.config.fromConfigMaps) not found",
                     )
@@ -122,13 +118,13 @@ class InputResolver:
             for ref in spec.image_pull_secrets:
                 obj = await secret(ref.name)
                 if obj is None:
-                    raise _Missing(
+                    raise _Unresolved(
                         Reason.SECRET_NOT_FOUND,
                         f"Secret {ws.namespace}/{ref.name} (spec.imagePullSecrets) not found",
                     )
                 raw = (obj.get("data") or {}).get(DOCKERCONFIGJSON)
                 if raw is None:
-                    raise _Missing(
+                    raise _Unresolved(
                         Reason.INVALID_CONFIG,
                         f"Secret {ws.namespace}/{ref.name} (spec.imagePullSecrets) "
                         f"has no {DOCKERCONFIGJSON} key",
@@ -138,7 +134,7 @@ class InputResolver:
                 except ValueError:
                     document = None
                 if not isinstance(document, dict) or not isinstance(document.get("auths", {}), dict):
-                    raise _Missing(
+                    raise _Unresolved(
                         Reason.INVALID_CONFIG,
                         f"Secret {ws.namespace}/{ref.name}: {DOCKERCONFIGJSON} is not a Docker config "
                         'JSON object ({"auths": {...}})',
@@ -146,50 +142,58 @@ class InputResolver:
                 pull.append(document)
 
             token, token_secret = await self._auth_token(ws, spec, secret)
-        except _Missing as missing:
-            return Cause(missing.reason, missing.message)
+        except _Unresolved as unresolved:
+            return unresolved.cause
 
-        resolved = ResolvedInputs(
-            env=tuple(env), config_maps=tuple(maps), auth_token=token, pull_secrets=tuple(pull)
+        return ResolvedInputs(
+            env=tuple(env),
+            config_maps=tuple(maps),
+            auth_token=token,
+            auth_token_secret=token_secret,
+            pull_secrets=tuple(pull),
         )
-        return resolved, token_secret
 
-    async def _auth_token(self, ws: WorkspaceIdentity, spec: WorkspaceSpec, secret: Any) -> tuple[str, str]:
+    async def _auth_token(
+        self,
+        ws: WorkspaceRef,
+        spec: WorkspaceSpec,
+        secret: Callable[[str], Awaitable[dict[str, Any] | None]],
+    ) -> tuple[str, str]:
         if spec.auth_token is not None and spec.auth_token.secret_ref is not None:
             ref = spec.auth_token.secret_ref
             obj = await secret(ref.name)
             raw = ((obj or {}).get("data") or {}).get(ref.key)
             if obj is None:
-                raise _Missing(
+                raise _Unresolved(
                     Reason.SECRET_NOT_FOUND, f"Secret {ws.namespace}/{ref.name} (spec.authToken) not found"
                 )
             if raw is None:
-                raise _Missing(
+                raise _Unresolved(
                     Reason.SECRET_NOT_FOUND,
                     f"Secret {ws.namespace}/{ref.name} has no key {ref.key!r} (spec.authToken)",
                 )
             return _decode(raw).decode("utf-8", errors="replace").strip(), ref.name
 
-        name = f"{ws.name}{AUTH_TOKEN_SECRET_SUFFIX}"
+        name = auth_token_secret_name(ws.name)
         obj = await secret(name)
         if obj is None:
             obj = await self._create_token_secret(ws, name)
         owners = (obj.get("metadata") or {}).get("ownerReferences") or []
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY and not any(o.get("uid") == ws.uid for o in owners):
-            raise _Missing(
+            raise _Unresolved(
                 Reason.INVALID_AUTH_TOKEN,
                 f"Secret {ws.namespace}/{name} exists but was not made by this controller; "
                 "delete it, or name it in spec.authToken.secretRef",
             )
         raw = (obj.get("data") or {}).get(TOKEN_KEY)
         if raw is None:
-            raise _Missing(
+            raise _Unresolved(
                 Reason.INVALID_AUTH_TOKEN, f"Secret {ws.namespace}/{name} has no key {TOKEN_KEY!r}"
             )
         return _decode(raw).decode("utf-8", errors="replace").strip(), name
 
-    async def _create_token_secret(self, ws: WorkspaceIdentity, name: str) -> dict[str, Any]:
+    async def _create_token_secret(self, ws: WorkspaceRef, name: str) -> dict[str, Any]:
         body = {
             "apiVersion": "v1",
             "kind": "Secret",

@@ -1,10 +1,10 @@
-"""The daemon's container event stream, followed in a thread and delivered to asyncio.
+"""The daemon's container event stream, followed in a thread and delivered to asyncio as the port's
+`ContainerEvent`s.
 
-Events are hints that something changed, not the state itself: the consumer reacts by observing
-again. Two synthetic events tell it when its picture may have gaps and it should re-list everything:
-`connected` once the first subscription is live, and `reconnected` after the stream had to be
-re-established (the daemon restarted or the connection broke) or events had to be dropped because
-the consumer fell behind.
+Two synthetic events tell the consumer when its picture may have gaps and it should re-list everything:
+CONNECTED once the first subscription is live, and RECONNECTED after the stream had to be re-established
+(the daemon restarted or the connection broke) or events had to be dropped because the consumer fell
+behind.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from controller.docker.errors import classify
-from controller.docker.observed import Health, Labels
+from controller.docker.classify import classify
+from controller.port.values import CONNECTED, RECONNECTED, ContainerEvent, Health
 
 __all__ = [
-    "CONNECTED",
     "CONTAINER_ACTIONS",
-    "RECONNECTED",
-    "DockerEvent",
     "EventSource",
     "follow_events",
     "parse_event",
@@ -48,32 +44,11 @@ CONTAINER_ACTIONS: tuple[str, ...] = (
 )
 """Container actions worth waking a reconcile for (exec_* from healthchecks are deliberately left out)."""
 
-CONNECTED = "connected"
-RECONNECTED = "reconnected"
-
 # Actor attributes that are not container labels (Docker mixes both into one map).
 _NON_LABEL_ATTRIBUTES = frozenset(("name", "image", "exitCode", "signal", "execID", "oldName"))
-_NO_LABELS: Labels = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class DockerEvent:
-    kind: str
-    """A container action from CONTAINER_ACTIONS, or CONNECTED / RECONNECTED."""
-    action: str = ""
-    """The raw action, e.g. `health_status: healthy`."""
-    container_id: str = ""
-    name: str = ""
-    labels: Labels = field(default_factory=lambda: _NO_LABELS)
-    exit_code: int | None = None
-    """For `die`: the process's exit code (137 after SIGKILL)."""
-    health: Health | None = None
-    """For `health_status`: the new verdict."""
-    time: float | None = None
-    """When the daemon recorded it, in epoch seconds."""
-
-
-def parse_event(raw: Mapping[str, Any]) -> DockerEvent | None:
+def parse_event(raw: Mapping[str, Any]) -> ContainerEvent | None:
     """Parse one decoded message of `GET /events`; None unless it is a container action we follow."""
     if raw.get("Type", "container") != "container":
         return None
@@ -94,7 +69,7 @@ def parse_event(raw: Mapping[str, Any]) -> DockerEvent | None:
         verdict = action.split(":", 1)[1].strip() if ":" in action else ""
         health = verdict if verdict in ("starting", "healthy", "unhealthy") else None  # type: ignore[assignment]
     exit_code = attrs.get("exitCode")
-    return DockerEvent(
+    return ContainerEvent(
         kind=kind,
         action=action,
         container_id=str(container_id),
@@ -130,7 +105,7 @@ async def follow_events(
     initial_backoff: float = 0.5,
     max_backoff: float = 10.0,
     max_queued: int = 10_000,
-) -> AsyncIterator[DockerEvent]:
+) -> AsyncIterator[ContainerEvent]:
     """Yield events from `open_source` until the consumer stops iterating or `shutdown` is set.
 
     The blocking read runs in its own thread (not the call executor: it never returns). When the
@@ -139,17 +114,17 @@ async def follow_events(
     a `break`. Setting `shutdown` (and closing the current subscription) ends the iteration.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[DockerEvent | None] = asyncio.Queue()
+    queue: asyncio.Queue[ContainerEvent | None] = asyncio.Queue()
 
-    def offer(event: DockerEvent | None) -> None:  # runs on the event loop
+    def offer(event: ContainerEvent | None) -> None:  # runs on the event loop
         if event is not None and queue.qsize() >= max_queued:
             log.warning("docker events: consumer fell behind by %d events; asking it to resync", max_queued)
             while not queue.empty():
                 queue.get_nowait()
-            event = DockerEvent(kind=RECONNECTED)
+            event = ContainerEvent(kind=RECONNECTED)
         queue.put_nowait(event)
 
-    def deliver(event: DockerEvent | None) -> bool:  # runs in the follower thread
+    def deliver(event: ContainerEvent | None) -> bool:  # runs in the follower thread
         try:
             loop.call_soon_threadsafe(offer, event)
         except RuntimeError:  # the loop is closed: nobody is listening any more
@@ -170,7 +145,7 @@ class _Follower:
     def __init__(
         self,
         open_source: EventSource,
-        deliver: Callable[[DockerEvent | None], bool],
+        deliver: Callable[[ContainerEvent | None], bool],
         shutdown: threading.Event,
         initial_backoff: float,
         max_backoff: float,
@@ -224,7 +199,7 @@ class _Follower:
                     _quietly(close)
                     return
                 self._close = close
-            if not self._deliver(DockerEvent(kind=RECONNECTED if was_connected else CONNECTED)):
+            if not self._deliver(ContainerEvent(kind=RECONNECTED if was_connected else CONNECTED)):
                 self.stop()
                 return
             was_connected = True

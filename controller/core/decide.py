@@ -1,0 +1,220 @@
+"""What one reconcile does to a Workspace's container: a pure decision, one action per pass.
+
+``decide(desired, observed, history, now)`` reads the plan (or Suspend), the container the runtime shows
+under the Workspace's name (and whether it is ours), and what the controller remembers, and returns one
+``Action``. The reconciler executes it and the next pass (a trigger, the resync or a requeue) looks again:
+level-based, so a pass that is interrupted, or whose world changed meanwhile, is corrected by the next.
+
+The order of the rules is the contract (the unit tests pin it as a table):
+
+1. Suspended: stop an active container of ours, else nothing. Its volumes and the container are kept.
+2. A container holding our name that is not ours: Stalled/NameConflict (never touched).
+3. No container: create one, unless the daemon refused exactly this configuration a moment ago
+   (Stalled until `retry_at`, or at once when the configuration changes).
+4. A container that does not reflect the plan (dead, another config hash, an image swapped by hand):
+   replace it, emptying the session volume first when a session reset is pending. A requested reset
+   changes the hash, so a container that carries the plan's hash has had it: that is how a reset is
+   known to be done even when the controller restarted before recording it.
+5. Paused: unpause. Created (an earlier pass stopped before starting it): write /configs and start it.
+6. Crash-looping under Docker's own restarts: Stalled/CrashLoop (Docker keeps restarting it; the
+   controller does not fight it).
+7. Exited (with restart policy unless-stopped, only a stop by hand does that): start it again.
+8. Anything else (running, restarting, removing): nothing to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from controller.core import labels
+from controller.core.causes import Cause, Reason
+from controller.core.plan import ContainerPlan, needs_session_reset
+from controller.port.values import ObservedContainer
+
+ACTIVE_STATES = ("running", "restarting", "paused")
+STOP_GRACE = 10.0
+"""Seconds the agent gets to exit after SIGTERM when suspended."""
+REJECTED_RETRY = 300.0
+"""Seconds before a configuration the daemon refused is tried again (a spec change retries at once)."""
+PROGRESS_REQUEUE = 2.0
+"""While a container is created but not started, or its health check is pending, look again this soon
+even if no Docker event arrives."""
+
+
+@dataclass(frozen=True)
+class Suspend:
+    """spec.suspend: no container runs; the container and its volumes are kept."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The container holding the Workspace's name (None: no such container), and whether it is ours."""
+
+    container: ObservedContainer | None
+    owned: bool
+
+    @classmethod
+    def of(cls, container: ObservedContainer | None, *, instance: str, uid: str) -> Observation:
+        owner = labels.read_owner(container.labels, instance) if container is not None else None
+        return cls(container, owned=owner is not None and owner.uid == uid)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """The daemon refused to create this configuration: not tried again before `retry_at` (monotonic)."""
+
+    config_hash: str
+    retry_at: float
+    cause: Cause
+
+
+@dataclass(frozen=True)
+class History:
+    """What the controller remembers of a Workspace, as the decision needs it.
+
+    session_reset_handled: the last session reset token acted on.
+    rejected: the last configuration the daemon refused to create.
+    crash_loop: the verdict on the observed container's restarts (`crashloop.crash_loop_cause`).
+    """
+
+    session_reset_handled: str | None = None
+    rejected: Rejection | None = None
+    crash_loop: Cause | None = None
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Nothing to change."""
+
+
+@dataclass(frozen=True)
+class Stall:
+    cause: Cause
+
+
+@dataclass(frozen=True)
+class Create:
+    reset_session: bool = False
+    """Empty the session volume first (a session reset was requested and not handled yet)."""
+
+
+ReplaceWhy = Literal["a session reset", "a dead container", "a changed configuration", "a swapped image"]
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Remove the container (after the new image is in place) and create it again."""
+
+    container_id: str
+    why: ReplaceWhy
+    reset_session: bool = False
+
+
+@dataclass(frozen=True)
+class Start:
+    container_id: str
+    write_files: bool = False
+    """Write /configs first: the container was created but an earlier pass did not get to start it."""
+    restart: bool = False
+    """It ran before and was stopped (reported as Restarted rather than Started)."""
+
+
+@dataclass(frozen=True)
+class Unpause:
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    container_id: str
+    grace: float = STOP_GRACE
+
+
+Action = Keep | Stall | Create | Replace | Start | Unpause | Stop
+
+
+def decide(desired: ContainerPlan | Suspend, observed: Observation, history: History, now: float) -> Action:
+    """The one action for this pass (`now` is monotonic seconds, compared with `history.rejected`)."""
+    container = observed.container
+    if isinstance(desired, Suspend):
+        if container is not None and observed.owned and container.state in ACTIVE_STATES:
+            return Stop(container.id)
+        return Keep()
+
+    plan = desired
+    if container is not None and not observed.owned:
+        return Stall(name_conflict(plan.name))
+    reset = needs_session_reset(plan, history.session_reset_handled)
+    if container is None:
+        rejected = history.rejected
+        if rejected is not None and rejected.config_hash == plan.config_hash and now < rejected.retry_at:
+            return Stall(rejected.cause)
+        return Create(reset_session=reset)
+    why = replacement(plan, container)
+    if why is not None:
+        return Replace(container.id, "a session reset" if reset else why, reset_session=reset)
+    if container.state == "paused":
+        return Unpause(container.id)
+    if container.state == "created":
+        return Start(container.id, write_files=True)
+    if history.crash_loop is not None:
+        return Stall(history.crash_loop)
+    if container.state == "exited":
+        return Start(container.id, restart=True)
+    return Keep()
+
+
+def replacement(plan: ContainerPlan, container: ObservedContainer) -> ReplaceWhy | None:
+    """Why the container cannot stay, or None when it reflects the plan."""
+    if container.state == "dead":
+        return "a dead container"
+    if labels.read_config_hash(container.labels) != plan.config_hash:
+        return "a changed configuration"
+    if container.image != plan.image:
+        # Swapped by hand: the hash label alone could have been copied.
+        return "a swapped image"
+    return None
+
+
+def session_reset_handled(
+    plan: ContainerPlan | None, history: History, container: ObservedContainer | None, *, reset_now: bool
+) -> str | None:
+    """The session reset token the Workspace's container reflects after the pass (None: nothing new).
+
+    Handled when this pass emptied the volume, when no reset is pending, or when the container already
+    carries the plan's hash (it was created after the reset, whatever the controller remembers).
+    """
+    if plan is None:
+        return None
+    if not plan.session_volume:
+        return history.session_reset_handled
+    current = container is not None and labels.read_config_hash(container.labels) == plan.config_hash
+    if reset_now or current or not needs_session_reset(plan, history.session_reset_handled):
+        return plan.session_reset_token
+    return None
+
+
+def name_conflict(name: str) -> Cause:
+    return Cause(
+        Reason.NAME_CONFLICT,
+        f"a container named {name} exists that this controller does not own; "
+        "remove or rename it and the workspace will be created",
+    )
+
+
+def rejection(plan: ContainerPlan, cause: Cause, now: float) -> Rejection:
+    """Remember that the daemon refused `plan`'s configuration (`now` monotonic)."""
+    return Rejection(plan.config_hash, now + REJECTED_RETRY, cause)
+
+
+def follow_up(container: ObservedContainer | None) -> float | None:
+    """Seconds until the next look at a container in transition, None when a trigger will do."""
+    if container is None:
+        return None
+    if container.state == "created" or (container.state == "running" and container.health == "starting"):
+        return PROGRESS_REQUEUE
+    return None

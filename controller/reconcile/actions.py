@@ -1,0 +1,225 @@
+"""Carrying out the `decide` actions against the container runtime: the imperative steps, in order.
+
+Each action ends with the container as the runtime now shows it. A failed step raises `StepFailed` with
+the verdict of `controller.core.failures` (Stalled, or retried with backoff); an unexpected runtime
+error is left to the reconciler, which judges it the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import assert_never
+
+from controller.core import labels
+from controller.core.causes import Cause, Reason
+from controller.core.decide import (
+    Action,
+    Create,
+    Keep,
+    Replace,
+    Stall,
+    Start,
+    Stop,
+    Unpause,
+    name_conflict,
+)
+from controller.core.failures import Failure, Step, pull_failure, runtime_failure
+from controller.core.identity import WorkspaceRef
+from controller.core.images import image_never_pulled_message, should_pull
+from controller.core.plan import ContainerPlan
+from controller.port.errors import Conflict, ContainerRuntimeError
+from controller.port.runtime import ContainerRuntime
+from controller.port.values import ObservedContainer
+from controller.reconcile.observer import Observer
+
+log = logging.getLogger(__name__)
+
+ADOPT_REQUEUE = 1.0
+"""Look again this soon when a create found our own container already there (the list lagged)."""
+PULL_REPORTED_AFTER = 2.0
+"""A pull still running after this many seconds is reported as Reconciling/Pulling while it goes on."""
+
+ProgressReporter = Callable[[Cause], Awaitable[None]]
+
+
+class StepFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.cause.message)
+        self.failure = failure
+
+
+@dataclass
+class Journal:
+    """What a pass did, filled in as it goes."""
+
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    progressing: Cause | None = None
+    requeue_after: float | None = None
+    session_reset: str | None = None
+    """The session reset token this pass acted on (the session volume was emptied)."""
+
+    def note(self, reason: str, message: str) -> None:
+        self.events.append(("Normal", reason, message))
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        runtime: ContainerRuntime,
+        observer: Observer,
+        *,
+        instance: str,
+        report_progress: ProgressReporter,
+        post_soon: Callable[[WorkspaceRef, str, str, str], None],
+    ) -> None:
+        self._runtime = runtime
+        self._observer = observer
+        self._instance = instance
+        self._report_progress = report_progress
+        self._post_soon = post_soon
+
+    async def run(
+        self,
+        action: Action,
+        plan: ContainerPlan | None,
+        container: ObservedContainer | None,
+        journal: Journal,
+    ) -> ObservedContainer | None:
+        """Carry out `action`; return the container afterwards (None when there is none, or not ours)."""
+        match action:
+            case Keep() | Stall():
+                return container
+            case Stop(container_id=container_id, grace=grace):
+                # Stopped, not removed: `unless-stopped` keeps it down across daemon restarts, and
+                # resuming starts the same container on the same volumes.
+                name = container.name if container else container_id
+                await self._touching(name, self._runtime.stop_container(container_id, grace))
+                journal.note("Suspended", f"stopped container {name}; it and its volumes are kept")
+                return None
+        assert plan is not None  # every other action realises a plan
+        match action:
+            case Replace(container_id=container_id, why=why, reset_session=reset_session):
+                # The new image first: a slow or failing pull must not leave the workspace without a
+                # container.
+                await self._ensure_image(plan, journal)
+                await self._touching(plan.name, self._runtime.remove_container(container_id))
+                journal.note("Recreating", f"removed container {plan.name} for {why}")
+                return await self._create(plan, journal, reset_session=reset_session, image_ready=True)
+            case Create(reset_session=reset_session):
+                return await self._create(plan, journal, reset_session=reset_session)
+            case Unpause(container_id=container_id):
+                await self._touching(plan.name, self._runtime.unpause_container(container_id))
+                journal.note("Unpaused", f"unpaused container {plan.name}")
+                return await self._observer.observe(plan.name)
+            case Start(container_id=container_id, write_files=write_files, restart=restart):
+                if write_files:
+                    await self._runtime.write_files(container_id, plan.files)
+                await self._start(plan, container_id, journal, "Restarted" if restart else "Started")
+                return await self._observer.observe(plan.name)
+            case _:
+                assert_never(action)
+
+    async def _create(
+        self, plan: ContainerPlan, journal: Journal, *, reset_session: bool, image_ready: bool = False
+    ) -> ObservedContainer | None:
+        if reset_session and plan.session_volume:
+            await self._runtime.remove_volume(plan.session_volume)
+            journal.session_reset = plan.session_reset_token
+            journal.note("SessionReset", f"emptied session volume {plan.session_volume}")
+        await self._remove_strays(plan)
+        journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
+        spec = plan.container
+        network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
+        for volume in plan.volumes:
+            await self._runtime.ensure_volume(volume.name, volume.labels)
+        if not image_ready:
+            await self._ensure_image(plan, journal)
+        try:
+            # Config files and the token are in /configs before the agent's first instruction runs.
+            container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+        except Conflict:
+            # The name is taken: ours (an earlier pass the list did not show yet) is adopted on the next
+            # pass rather than duplicated; anyone else's is a conflict the user must resolve.
+            self._observer.touched(plan.name)
+            existing = await self._observer.observe(plan.name)
+            owner = labels.read_owner(existing.labels, self._instance) if existing else None
+            if existing is not None and (owner is None or owner.uid != plan.workspace.uid):
+                raise StepFailed(Failure(name_conflict(plan.name), stalled=True)) from None
+            journal.requeue_after = ADOPT_REQUEUE
+            return existing
+        except ContainerRuntimeError as exc:
+            failure = runtime_failure(exc, Step.CREATE, container=plan.name, image=plan.image)
+            raise StepFailed(failure) from exc
+        finally:
+            self._observer.touched(plan.name)
+        journal.note("Created", f"created container {plan.name} from {plan.image}")
+        await self._start(plan, container_id, journal, "Started")
+        return await self._observer.observe(plan.name)
+
+    async def _start(self, plan: ContainerPlan, container_id: str, journal: Journal, reason: str) -> None:
+        try:
+            await self._touching(plan.name, self._runtime.start_container(container_id))
+        except ContainerRuntimeError as exc:
+            # Reported as Synced=False (one Warning when it starts failing, not one per retry).
+            raise StepFailed(runtime_failure(exc, Step.START, container=plan.name)) from exc
+        journal.note(reason, f"started container {plan.name}")
+
+    async def _ensure_image(self, plan: ContainerPlan, journal: Journal) -> None:
+        local = await self._runtime.inspect_image(plan.image)
+        if not should_pull(plan.image_pull_policy, plan.image, local is not None):
+            if local is None:
+                cause = Cause(Reason.IMAGE_NOT_FOUND, image_never_pulled_message(plan.image))
+                raise StepFailed(Failure(cause, stalled=True))
+            return
+        try:
+            pulled_id = await self._pull(plan)
+        except ContainerRuntimeError as exc:
+            failure = pull_failure(
+                exc,
+                container=plan.name,
+                image=plan.image,
+                policy=plan.image_pull_policy,
+                present=local is not None,
+                has_credentials=plan.pull_credentials is not None,
+            )
+            if failure is None:
+                log.warning("re-pull of %s failed (%s); using the local copy", plan.image, exc)
+                return
+            # No event here: becoming Stalled posts one Warning with this message, once, rather than
+            # one per resync while the image stays missing.
+            raise StepFailed(failure) from exc
+        detail = "a new image" if local is None or pulled_id != local.id else "already up to date"
+        journal.note("Pulled", f"pulled image {plan.image} ({detail})")
+
+    async def _pull(self, plan: ContainerPlan) -> str:
+        """Pull, and report Reconciling/Pulling if it takes longer than a moment."""
+        pull = asyncio.ensure_future(
+            self._runtime.pull_image(plan.image, plan.container.platform, plan.pull_credentials)
+        )
+        try:
+            done, _ = await asyncio.wait({pull}, timeout=PULL_REPORTED_AFTER)
+            if not done:
+                await self._report_progress(Cause(Reason.PULLING, f"pulling image {plan.image}"))
+            return await pull
+        finally:
+            pull.cancel()
+
+    async def _remove_strays(self, plan: ContainerPlan) -> None:
+        """Remove this Workspace's containers under another name (renamed by hand): never two agents."""
+        workspace = plan.workspace
+        selector = labels.owned_by_workspace(self._instance, workspace.uid)
+        for stray in await self._runtime.list_containers(selector):
+            if stray.name != plan.name:
+                await self._runtime.remove_container(stray.id)
+                self._post_soon(workspace, "Normal", "RemovedStray", f"removed container {stray.name}")
+
+    async def _touching(self, name: str, call: Awaitable[None]) -> None:
+        """Run a call that changes the container: the observer's list no longer speaks for it, even if
+        the call failed half way."""
+        try:
+            await call
+        finally:
+            self._observer.touched(name)

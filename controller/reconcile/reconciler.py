@@ -1,0 +1,397 @@
+"""The reconcile: read one Workspace and what the runtime has, converge, report.
+
+Level-based and idempotent, whatever woke it (create, update, a controller restart, a resync, a Docker
+event). The story of one pass, in order: lock → resolve inputs → plan → observe → decide → execute →
+build status → patch. Every decision is pure and lives in `controller.core`; everything specific to a
+container engine is behind the `ContainerRuntime` port, everything specific to Kubernetes behind `KubeApi`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller import metrics
+from controller.api.workspace import WorkspaceSpec, WorkspaceStatus
+from controller.core import labels, naming
+from controller.core.backoff import backoff
+from controller.core.causes import Cause, Reason
+from controller.core.crashloop import RestartHistory, crash_loop_cause
+from controller.core.decide import (
+    History,
+    Observation,
+    Rejection,
+    Stall,
+    Suspend,
+    decide,
+    follow_up,
+    rejection,
+    session_reset_handled,
+)
+from controller.core.failures import Step, runtime_failure
+from controller.core.image_refs import digest_for, split_reference
+from controller.core.plan import ContainerPlan, plan_workspace
+from controller.core.status import (
+    PassOutcome,
+    build_status,
+    interim_status,
+    is_ready,
+    is_stalled,
+    previous_status,
+    status_changed,
+    warnings,
+)
+from controller.kube.client import ApiError, KubeApi
+from controller.kube.event_recorder import EventRecorder
+from controller.kube.inputs import InputResolver
+from controller.kube.merge_patch import merge_patch
+from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject
+from controller.port.errors import ContainerRuntimeError
+from controller.port.runtime import ContainerRuntime
+from controller.port.values import ObservedContainer
+from controller.reconcile.actions import ActionRunner, Journal, StepFailed
+from controller.reconcile.observer import Observer
+from controller.settings import ControllerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the loop does next: `requeue_after` seconds (None: wait for a trigger or the resync)."""
+
+    result: str  # success | error | requeue_after (controller-runtime's metric values)
+    requeue_after: float | None = None
+
+
+@dataclass
+class _Memory:
+    """Per-Workspace state kept between passes (lost on restart: everything here can be re-learned)."""
+
+    failures: int = 0
+    restarts: RestartHistory = field(default_factory=RestartHistory)
+    digests: dict[str, str] = field(default_factory=dict)  # "<image id> <ref>" -> repo@digest
+    # The status this controller last reported. The Workspace a pass reads can predate it (the watch
+    # event of our own status write may not have arrived yet); transitions are judged against this.
+    reported: WorkspaceStatus | None = None
+    rejected: Rejection | None = None
+    name_conflict: bool = False
+    session_reset_handled: str | None = None
+
+
+@dataclass
+class _Pass:
+    """One pass in progress: its Workspace, what it did so far, and the status as last written."""
+
+    obj: WorkspaceObject
+    journal: Journal = field(default_factory=Journal)
+    written: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        runtime: ContainerRuntime,
+        kube: KubeApi,
+        settings: ControllerSettings,
+        observer: Observer,
+        events: EventRecorder,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._runtime = runtime
+        self._kube = kube
+        self._settings = settings
+        self._observer = observer
+        self._inputs = InputResolver(kube)
+        self._events = events
+        self._clock = clock
+        self._memory: dict[str, _Memory] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._finalized: set[str] = set()
+
+    def forget(self, uid: str) -> None:
+        """Drop what is remembered of a Workspace that is gone."""
+        self._memory.pop(uid, None)
+        self._observer.forget(naming.container_name(uid))
+        lock = self._locks.get(uid)
+        if lock is not None and not lock.locked():
+            del self._locks[uid]
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    # -- the reconcile ---------------------------------------------------------------------------------
+
+    async def reconcile(self, obj: WorkspaceObject, *, fresh: bool = False) -> Result:
+        """One pass. `fresh` asks to inspect the container rather than trust the last batched list."""
+        # One pass at a time per Workspace, and none after its finalizer ran: a deletion never races a
+        # pass that is still creating the container.
+        async with self._lock(obj.ref.uid):
+            if obj.ref.uid in self._finalized:
+                return Result("success")
+            memory = self._memory.setdefault(obj.ref.uid, _Memory())
+            work = _Pass(obj, written=obj.status)
+            outcome = await self._converge(work, memory, fresh=fresh)
+            # The last reset known done: once per token, even if the pass failed after emptying the volume.
+            memory.session_reset_handled = (
+                work.journal.session_reset or outcome.session_handled or memory.session_reset_handled
+            )
+            memory.failures = memory.failures + 1 if outcome.error is not None else 0
+            # A foreign container holding our name is invisible to the labeled list: the next pass
+            # inspects it directly, so that its removal is noticed.
+            memory.name_conflict = (
+                outcome.stalled is not None and outcome.stalled.reason == Reason.NAME_CONFLICT
+            )
+            await self._report(work, outcome, memory)
+        if outcome.error is not None:
+            return Result("error", backoff(memory.failures))
+        requeue = work.journal.requeue_after
+        if requeue is None and outcome.plan is not None and outcome.stalled is None:
+            requeue = follow_up(outcome.container)
+        return Result("requeue_after", requeue) if requeue is not None else Result("success")
+
+    async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
+        obj = work.obj
+        try:
+            spec = WorkspaceSpec.model_validate(obj.spec)
+        except ValidationError as exc:
+            return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
+        plan: ContainerPlan | None = None
+        token_secret: str | None = None
+        try:
+            if not spec.suspend:
+                inputs = await self._inputs.resolve(obj.ref, spec)
+                if isinstance(inputs, Cause):
+                    return PassOutcome(stalled=inputs)
+                token_secret = inputs.auth_token_secret
+                planned = plan_workspace(obj.ref, spec, inputs, self._settings)
+                if isinstance(planned, Cause):
+                    return PassOutcome(stalled=planned, token_secret=token_secret)
+                plan = planned
+            observed = await self._observe(obj, memory, fresh=fresh)
+            history = self._history(obj, memory, observed)
+            action = decide(plan or Suspend(), observed, history, time.monotonic())
+            ours = observed.container if observed.owned else None
+            runner = self._runner(work, PassOutcome(plan=plan, container=ours, token_secret=token_secret))
+            container = await runner.run(action, plan, ours, work.journal)
+            stalled = action.cause if isinstance(action, Stall) else None
+            return PassOutcome(
+                plan=plan,
+                container=container,
+                observed=True,
+                image_digest=await self._digest(container, plan, memory),
+                progressing=work.journal.progressing,
+                stalled=stalled,
+                token_secret=token_secret,
+                session_handled=session_reset_handled(
+                    plan, history, container, reset_now=work.journal.session_reset is not None
+                ),
+                suspended=spec.suspend,
+            )
+        except StepFailed as failed:
+            failure = failed.failure
+        except ContainerRuntimeError as exc:
+            failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.uid))
+        except ApiError as exc:
+            cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
+            return PassOutcome(plan=plan, error=cause, token_secret=token_secret, suspended=spec.suspend)
+        cause = failure.cause
+        if failure.stalled and cause.reason == Reason.CONTAINER_REJECTED and plan is not None:
+            memory.rejected = rejection(plan, cause, time.monotonic())
+        after, known, digest = await self._look_again(obj, plan, memory, failure.cause)
+        return PassOutcome(
+            plan=plan,
+            container=after,
+            observed=known,
+            image_digest=digest,
+            progressing=work.journal.progressing,
+            error=None if failure.stalled else cause,
+            stalled=cause if failure.stalled else None,
+            token_secret=token_secret,
+            suspended=spec.suspend,
+        )
+
+    async def _look_again(
+        self, obj: WorkspaceObject, plan: ContainerPlan | None, memory: _Memory, cause: Cause
+    ) -> tuple[ObservedContainer | None, bool, str | None]:
+        """After a failed step, the container as it now is (the step may have changed it) and its digest,
+        so the status does not report one that is gone or stopped; not observed when the runtime cannot
+        tell."""
+        if cause.reason == Reason.DOCKER_UNAVAILABLE:
+            return None, False, None
+        try:
+            observed = await self._observe(obj, memory, fresh=False)
+            container = observed.container if observed.owned else None
+            return container, True, await self._digest(container, plan, memory)
+        except ContainerRuntimeError:
+            return None, False, None
+
+    async def _observe(self, obj: WorkspaceObject, memory: _Memory, *, fresh: bool) -> Observation:
+        name = naming.container_name(obj.ref.uid)
+        container = await self._observer.observe(name, fresh=fresh or memory.name_conflict)
+        return Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid)
+
+    def _history(self, obj: WorkspaceObject, memory: _Memory, observed: Observation) -> History:
+        container = observed.container if observed.owned else None
+        crash_loop = None
+        if container is not None:
+            if container.detail and container.restart_count is not None:
+                memory.restarts.observe(
+                    container.id,
+                    container.restart_count,
+                    time.monotonic(),
+                    self._settings.crashloop_window_seconds,
+                )
+            crash_loop = crash_loop_cause(
+                memory.restarts.episode(container.id),
+                self._settings.crashloop_restarts,
+                self._settings.crashloop_window_seconds,
+                container.exit_code,
+                container.oom_killed,
+            )
+        # The last reset this controller performed wins over a status that may not show it yet.
+        handled = memory.session_reset_handled or (obj.status.get("session") or {}).get("lastResetHandled")
+        return History(session_reset_handled=handled, rejected=memory.rejected, crash_loop=crash_loop)
+
+    def _runner(self, work: _Pass, before: PassOutcome) -> ActionRunner:
+        """An ActionRunner for this pass; work in progress is reported on top of `before`."""
+
+        async def report_progress(cause: Cause) -> None:
+            await self._report_progress(work, dataclasses.replace(before, progressing=cause))
+
+        return ActionRunner(
+            self._runtime,
+            self._observer,
+            instance=self._settings.instance,
+            report_progress=report_progress,
+            post_soon=self._events.post_soon,
+        )
+
+    async def _digest(
+        self, container: ObservedContainer | None, plan: ContainerPlan | None, memory: _Memory
+    ) -> str | None:
+        """status.container.imageDigest: ``<repository>@sha256:...``, the digest the image resolved to."""
+        if container is None or plan is None or not container.image_id:
+            return None
+        ref = container.image or plan.image
+        key = f"{container.image_id} {ref}"
+        known = memory.digests.get(key)
+        if known is None:
+            image = await self._runtime.inspect_image(ref)
+            digest = digest_for(ref, image.repo_digests) if image else None
+            if digest is None:
+                return None
+            known = f"{split_reference(ref)[0]}@{digest}"
+            memory.digests = {key: known}
+        return known
+
+    # -- deletion -------------------------------------------------------------------------------------
+
+    async def finalize(self, obj: WorkspaceObject) -> None:
+        """Remove the container (force), then the volumes if the policy says Delete.
+
+        The status says Terminating meanwhile. Raises ContainerRuntimeError on failure (reported as
+        Synced=False): the finalizer stays and the deletion is retried.
+        """
+        async with self._lock(obj.ref.uid):
+            work = _Pass(obj, written=obj.status)
+            await self._write_status(work, PassOutcome(deleting=True))
+            try:
+                await self._finalize(obj)
+            except ContainerRuntimeError as exc:
+                failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.uid))
+                await self._write_status(work, PassOutcome(deleting=True, error=failure.cause))
+                raise
+
+    async def _finalize(self, obj: WorkspaceObject) -> None:
+        ws = obj.ref
+        name = naming.container_name(ws.uid)
+        policy = (obj.spec or {}).get("deletionPolicy", "Delete")
+        owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
+        # Every container labeled for this Workspace, whatever its name (a rename by hand included).
+        for container in await self._runtime.list_containers(owned):
+            await self._runtime.remove_container(container.id)
+        self._observer.touched(name)
+        if policy == "Delete":
+            for volume in await self._runtime.list_volumes(owned):
+                await self._runtime.remove_volume(volume.name)
+        self._finalized.add(ws.uid)
+        kept = "volumes removed" if policy == "Delete" else "volumes retained (deletionPolicy Retain)"
+        log.info("workspace %s deleted: container %s removed, %s", ws, name, kept)
+        await self._events.post(ws, "Normal", "Deleted", f"removed container {name}; {kept}")
+        self.forget(ws.uid)
+        for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED):
+            with contextlib.suppress(KeyError):
+                gauge.remove(ws.namespace, ws.name)
+
+    # -- status ---------------------------------------------------------------------------------------
+
+    async def _report(self, work: _Pass, outcome: PassOutcome, memory: _Memory) -> None:
+        obj = work.obj
+        previous = previous_status(obj.status)
+        status = build_status(
+            generation=obj.generation,
+            previous=previous,
+            outcome=outcome,
+            reconcile_requested_at=obj.annotations.get(FLUX_REQUESTED_AT),
+            now=self._clock(),
+        )
+        await self._patch(work, status)
+        for type_, reason, message in work.journal.events:
+            await self._events.post(obj.ref, type_, reason, message)
+        for warning in warnings(memory.reported or previous, status):
+            self._events.post_soon(obj.ref, "Warning", warning.reason, warning.message)
+        memory.reported = status
+        metrics.WORKSPACE_READY.labels(obj.ref.namespace, obj.ref.name).set(is_ready(status))
+        metrics.WORKSPACE_STALLED.labels(obj.ref.namespace, obj.ref.name).set(is_stalled(status))
+
+    async def _report_progress(self, work: _Pass, outcome: PassOutcome) -> None:
+        """Show long work (a pull) while it goes on; best effort, the pass carries on regardless."""
+        obj = work.obj
+        previous = previous_status(obj.status)
+        status = interim_status(
+            generation=obj.generation, previous=previous, outcome=outcome, now=self._clock()
+        )
+        try:
+            await self._patch(work, status)
+        except ApiError as exc:
+            log.warning("%s: could not report work in progress: %s", obj.ref, exc)
+
+    async def _write_status(self, work: _Pass, outcome: PassOutcome) -> None:
+        """The status of a Workspace being deleted; best effort (the deletion does not wait on it)."""
+        obj = work.obj
+        status = build_status(
+            generation=obj.generation,
+            previous=previous_status(obj.status),
+            outcome=outcome,
+            reconcile_requested_at=None,
+            now=self._clock(),
+        )
+        try:
+            await self._patch(work, status)
+        except ApiError as exc:
+            log.warning("%s: could not report the deletion: %s", obj.ref, exc)
+
+    async def _patch(self, work: _Pass, status: WorkspaceStatus) -> None:
+        """Write `status` unless the stored one already says the same (a pass that changes nothing
+        writes nothing)."""
+        new = status.to_dict()
+        if status_changed(work.written, new):
+            ws = work.obj.ref
+            await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
+            work.written = new
+
+
+def _validation_message(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()[:5]]
+    return "invalid spec: " + "; ".join(problems)

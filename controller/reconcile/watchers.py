@@ -1,0 +1,60 @@
+"""What wakes the per-Workspace loops besides changes to the Workspaces themselves: the periodic resync
+(one list of the runtime's containers for everyone) and the runtime's container event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from controller import metrics
+from controller.core import labels
+from controller.port.errors import ContainerRuntimeError
+from controller.port.runtime import ContainerRuntime
+from controller.port.values import CONNECTED, RECONNECTED
+from controller.reconcile.observer import Observer
+from controller.reconcile.triggers import Triggers
+
+log = logging.getLogger(__name__)
+
+RESUBSCRIBE_DELAY = 1.0
+
+
+async def resync_forever(observer: Observer, triggers: Triggers, interval: float) -> None:
+    """The safety net: one list for everyone, then every loop takes a look."""
+    while True:
+        try:
+            await observer.refresh()
+        except ContainerRuntimeError as exc:
+            log.warning("resync: listing containers failed: %s", exc)
+        except Exception:  # the safety net must never stop
+            log.exception("resync: listing containers failed unexpectedly")
+        triggers.wake_all()
+        await asyncio.sleep(interval)
+
+
+async def follow_runtime_events(
+    runtime: ContainerRuntime, observer: Observer, triggers: Triggers, instance: str
+) -> None:
+    """React within about a second: a container died, was OOM-killed, removed, became unhealthy."""
+    owned = labels.owned(instance)
+    while True:
+        try:
+            async for event in runtime.events(owned):
+                metrics.DOCKER_EVENTS.labels(event.kind).inc()
+                if event.kind in (CONNECTED, RECONNECTED):
+                    # Events may have been missed while the stream was down: re-observe everything.
+                    if event.kind == RECONNECTED:
+                        with contextlib.suppress(ContainerRuntimeError):
+                            await observer.refresh()
+                        triggers.wake_all()
+                    continue
+                observer.note_event(event)
+                uid = event.labels.get(labels.UID_LABEL)
+                if uid:
+                    triggers.wake(uid, fresh_observation=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following container events failed; starting again")
+            await asyncio.sleep(RESUBSCRIBE_DELAY)

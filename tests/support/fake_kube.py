@@ -1,0 +1,102 @@
+"""FakeKube: an in-memory stand-in for the controller's `KubeApi` (its own seam), for unit tests and the
+Docker-cost benchmark, where the API server is not what is measured.
+
+Status patches are applied as the API server applies a JSON merge patch, so a test reads back the
+status a cluster would hold; Events are recorded in order. Workspace lists are recorded too (the namespace
+asked for, None for all), and `namespaced_rbac` refuses the cluster-wide list with 403 Forbidden, as the
+API server does for a ServiceAccount bound only to Roles in some namespaces.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.core.identity import WorkspaceRef
+from controller.kube.client import ApiError
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    workspace: WorkspaceRef
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class FakeKube:
+    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    config_maps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    workspaces: list[dict[str, Any]] = field(default_factory=list)
+    events: list[RecordedEvent] = field(default_factory=list)
+    status_patches: list[dict[str, Any]] = field(default_factory=list)
+    unreachable: bool = False
+    namespaced_rbac: bool = False
+    workspace_lists: list[str | None] = field(default_factory=list)
+
+    def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
+        encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+        self.secrets[(namespace, name)] = {
+            "metadata": {"name": name, "namespace": namespace, **metadata},
+            "data": encoded,
+        }
+
+    def reasons(self) -> list[str]:
+        return [event.reason for event in self.events]
+
+    def _check(self) -> None:
+        if self.unreachable:
+            raise ApiError(0, "Unreachable", "connection refused")
+
+    async def patch_workspace_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self._check()
+        self.status_patches.append(dict(status))
+        self.statuses[(namespace, name)] = apply_merge_patch(self.statuses.get((namespace, name), {}), status)
+
+    async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        self.workspace_lists.append(namespace)
+        self._check()
+        if self.namespaced_rbac and namespace is None:
+            raise ApiError(403, "Forbidden", "cannot list resource workspaces at the cluster scope")
+        return [
+            w for w in self.workspaces if namespace is None or w["metadata"].get("namespace") == namespace
+        ]
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._check()
+        return self.secrets.get((namespace, name))
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        self._check()
+        key = (namespace, body["metadata"]["name"])
+        if key in self.secrets:
+            raise ApiError(409, "AlreadyExists", f"secrets {key[1]} already exists")
+        self.secrets[key] = dict(body)
+        return dict(body)
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._check()
+        return self.config_maps.get((namespace, name))
+
+    async def post_event(
+        self, workspace: WorkspaceRef, *, type_: str, reason: str, message: str, now: str
+    ) -> None:
+        self._check()
+        self.events.append(RecordedEvent(workspace, type_, reason, message))
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the API server applies `application/merge-patch+json`."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result

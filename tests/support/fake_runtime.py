@@ -1,0 +1,298 @@
+"""FakeRuntime: an in-memory fake of the controller's own `ContainerRuntime` port, for unit tests.
+
+It is a fake of our seam, not of Docker: it keeps containers, volumes, networks and images in dicts,
+follows the port's contract (idempotent removes, `Conflict` on a taken name, `InUse` for a mounted
+volume, `ImageNotFound` for an image no registry has) and records every call, so a unit test can say what
+the reconciler asked for. Integration and end-to-end tests use the real Docker Engine instead.
+
+Faults are injected per operation (`fail(...)`), and a pull can be held open (`hold_pulls`) to see what
+the controller reports while it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from controller.port.errors import (
+    Conflict,
+    ContainerRuntimeError,
+    ImageNotFound,
+    InUse,
+    NotFound,
+)
+from controller.port.values import (
+    CONNECTED,
+    RECONNECTED,
+    ContainerEvent,
+    ContainerSpec,
+    ContainerState,
+    FileTree,
+    Health,
+    Labels,
+    ObservedContainer,
+    ObservedImage,
+    ObservedVolume,
+    RegistryCredentials,
+)
+
+
+@dataclass
+class FakeContainer:
+    id: str
+    spec: ContainerSpec
+    state: ContainerState = "created"
+    health: Health | None = None
+    exit_code: int | None = None
+    restart_count: int = 0
+    oom_killed: bool = False
+    host_port: int | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    name: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""
+
+    def observed(self, image_id: str, *, detail: bool) -> ObservedContainer:
+        return ObservedContainer(
+            id=self.id,
+            name=self.name,
+            image=self.image,
+            image_id=image_id,
+            labels=dict(self.labels),
+            state=self.state,
+            health=self.health if self.state == "running" else None,
+            exit_code=self.exit_code if self.state in ("exited", "restarting", "dead") else None,
+            host_port=self.host_port if self.state in ("running", "paused", "restarting") else None,
+            created=1.0,
+            detail=detail,
+            restart_count=self.restart_count if detail else None,
+            oom_killed=self.oom_killed if detail else None,
+        )
+
+
+class FakeRuntime:
+    """The port in memory. `registry` holds what a pull can fetch: image reference -> image ID."""
+
+    def __init__(self, *, registry: Mapping[str, str] | None = None) -> None:
+        self.registry: dict[str, str] = dict(registry or {})
+        self.images: dict[str, ObservedImage] = {}
+        self.containers: dict[str, FakeContainer] = {}
+        self.volumes: dict[str, ObservedVolume] = {}
+        self.networks: dict[str, str] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.pull_credentials: list[RegistryCredentials | None] = []
+        self.hold_pulls: asyncio.Event | None = None
+        self.healthcheck = False
+        self._failures: dict[str, list[ContainerRuntimeError]] = {}
+        self._always: dict[str, ContainerRuntimeError] = {}
+        self._ids = itertools.count(1)
+        self._ports = itertools.count(40000)
+        self._events: asyncio.Queue[ContainerEvent | None] | None = None
+        self.closed = False
+
+    # -- test controls ------------------------------------------------------------------------------
+
+    def fail(self, operation: str, error: ContainerRuntimeError, *, always: bool = False) -> None:
+        """Make the next call of `operation` (every call, with `always`) raise `error`."""
+        if always:
+            self._always[operation] = error
+        else:
+            self._failures.setdefault(operation, []).append(error)
+
+    def heal(self, operation: str) -> None:
+        self._always.pop(operation, None)
+        self._failures.pop(operation, None)
+
+    def count(self, operation: str) -> int:
+        return sum(1 for op, _ in self.calls if op == operation)
+
+    def by_name(self, name: str) -> FakeContainer | None:
+        return next((c for c in self.containers.values() if c.name == name), None)
+
+    def add_foreign(self, name: str, labels: Mapping[str, str] | None = None) -> FakeContainer:
+        """A container someone else made (not through the port), e.g. holding a Workspace's name."""
+        spec = ContainerSpec(
+            name=name, image="elsewhere/img:1", platform=None, env=(), labels=dict(labels or {}),
+            exposed_port="80/tcp", port_bindings=(), restart_policy="no", network=None, aliases=(),
+            binds=(), read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0, privileged=False,
+            pid_mode=None, network_mode="bridge",
+        )  # fmt: skip
+        container = self._new(spec)
+        container.state = "running"
+        return container
+
+    def emit(self, event: ContainerEvent) -> None:
+        """Deliver `event` to the open event stream (dropped when none is open). Container events reach
+        it when their labels match its selector; stream events (RECONNECTED) always do, as with the port."""
+        if self._events is not None:
+            self._events.put_nowait(event)
+
+    # -- the port -----------------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        try:
+            self._record("ping", "")
+        except ContainerRuntimeError:
+            return False
+        return True
+
+    async def list_containers(self, selector: Labels) -> list[ObservedContainer]:
+        self._record("list_containers", ",".join(f"{k}={v}" for k, v in selector.items()))
+        _require(selector)
+        return [
+            c.observed(self._image_id(c.image), detail=False)
+            for c in self.containers.values()
+            if _matches(c.labels, selector)
+        ]
+
+    async def inspect_container(self, name_or_id: str) -> ObservedContainer | None:
+        self._record("inspect_container", name_or_id)
+        container = self.containers.get(name_or_id) or self.by_name(name_or_id)
+        return container.observed(self._image_id(container.image), detail=True) if container else None
+
+    async def create_container(
+        self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None
+    ) -> str:
+        self._record("create_container", spec.name)
+        if self.by_name(spec.name) is not None:
+            raise Conflict(f'Conflict. The container name "/{spec.name}" is already in use', 409)
+        if spec.image not in self.images:
+            raise ImageNotFound(f"No such image: {spec.image}", 404)
+        if spec.network is not None and network_id not in self.networks.values():
+            raise ContainerRuntimeError(f"network {network_id} not found", 404)
+        container = self._new(spec)
+        await self.write_files(container.id, files)
+        return container.id
+
+    async def write_files(self, container_id: str, files: FileTree) -> None:
+        self._record("write_files", container_id)
+        container = self._get(container_id)
+        container.files.update({f"{files.root}/{p}": f.content for p, f in files.files.items()})
+
+    async def start_container(self, container_id: str) -> None:
+        self._record("start_container", container_id)
+        container = self._get(container_id)
+        if container.state != "running":
+            container.state = "running"
+            container.health = "starting" if self.healthcheck else None
+            container.restart_count = 0
+            if container.host_port is None and container.spec.port_bindings:
+                container.host_port = next(self._ports)
+
+    async def stop_container(self, container_id: str, grace: float) -> None:
+        self._record("stop_container", container_id)
+        container = self._get(container_id)
+        if container.state in ("running", "paused", "restarting"):
+            container.state, container.exit_code = "exited", 0
+
+    async def unpause_container(self, container_id: str) -> None:
+        self._record("unpause_container", container_id)
+        container = self._get(container_id)
+        if container.state == "paused":
+            container.state = "running"
+
+    async def remove_container(self, container_id: str) -> None:
+        self._record("remove_container", container_id)
+        self.containers.pop(container_id, None)
+
+    async def ensure_network(self, name: str) -> str:
+        self._record("ensure_network", name)
+        return self.networks.setdefault(name, f"net-{next(self._ids)}")
+
+    async def ensure_volume(self, name: str, labels: Labels) -> ObservedVolume:
+        self._record("ensure_volume", name)
+        return self.volumes.setdefault(name, ObservedVolume(name, dict(labels), "local", 1.0))
+
+    async def list_volumes(self, selector: Labels) -> list[ObservedVolume]:
+        self._record("list_volumes", ",".join(f"{k}={v}" for k, v in selector.items()))
+        _require(selector)
+        return [v for v in self.volumes.values() if _matches(v.labels, selector)]
+
+    async def remove_volume(self, name: str) -> None:
+        self._record("remove_volume", name)
+        if any(name in bind.split(":", 1)[0] for c in self.containers.values() for bind in c.spec.binds):
+            raise InUse(f"remove {name}: volume is in use", 409)
+        self.volumes.pop(name, None)
+
+    async def inspect_image(self, ref: str) -> ObservedImage | None:
+        self._record("inspect_image", ref)
+        return self.images.get(ref)
+
+    async def pull_image(
+        self, ref: str, platform: str | None = None, credentials: RegistryCredentials | None = None
+    ) -> str:
+        self._record("pull_image", ref)
+        self.pull_credentials.append(credentials)
+        if self.hold_pulls is not None:
+            await self.hold_pulls.wait()
+        image_id = self.registry.get(ref)
+        if image_id is None:
+            raise ImageNotFound(f"manifest for {ref} not found: manifest unknown", 404)
+        repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+        self.images[ref] = ObservedImage(image_id, (f"{repository}@sha256:{image_id[-64:]:0>64}",))
+        return image_id
+
+    async def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:
+        _require(selector)
+        self._events = asyncio.Queue()
+        yield ContainerEvent(kind=CONNECTED)
+        while (event := await self._events.get()) is not None:
+            if event.kind in _STREAM_EVENTS or _matches(event.labels, selector):
+                yield event
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._events is not None:
+            self._events.put_nowait(None)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _record(self, operation: str, subject: str) -> None:
+        self.calls.append((operation, subject))
+        if operation in self._always:
+            raise self._always[operation]
+        queued = self._failures.get(operation)
+        if queued:
+            raise queued.pop(0)
+
+    def _new(self, spec: ContainerSpec) -> FakeContainer:
+        container_id = f"{next(self._ids):064x}"
+        container = FakeContainer(
+            id=container_id, spec=spec, name=spec.name, labels=dict(spec.labels), image=spec.image
+        )
+        self.containers[container_id] = container
+        return container
+
+    def _get(self, container_id: str) -> FakeContainer:
+        container = self.containers.get(container_id)
+        if container is None:
+            raise NotFound(f"No such container: {container_id}", 404)
+        return container
+
+    def _image_id(self, ref: str) -> str:
+        image = self.images.get(ref)
+        return image.id if image else ""
+
+
+_STREAM_EVENTS = (CONNECTED, RECONNECTED)
+"""Events about the stream itself, which carry no container labels and are never filtered out."""
+
+
+def _require(selector: Labels) -> None:
+    if not selector:
+        raise ValueError("a label selector is required")
+
+
+def _matches(labels: Mapping[str, str], selector: Labels) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def replace_container(container: FakeContainer, **changes: object) -> None:
+    """Change a fake container's fields in place (as `docker` commands by hand would)."""
+    for key, value in changes.items():
+        if not any(f.name == key for f in dataclasses.fields(container)):
+            raise AttributeError(key)
+        setattr(container, key, value)
