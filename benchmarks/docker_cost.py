@@ -40,6 +40,7 @@ from controller.docker.create_args import create_args
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.workspace_object import WorkspaceObject
 from controller.reconcile.observer import Observer
+from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler
 from controller.settings import ControllerSettings
 from tests.support.fake_kube import FakeKube
@@ -237,6 +238,7 @@ async def run(n: int, repeats: int, concurrency: int, registry: Registry) -> lis
         settings=settings,
         observer=observer,
         events=EventRecorder(kube),
+        policies=PolicyStore(kube, default_image_prefix=settings.registry_prefix, wake_all=lambda: None),
     )
     raw = RawSdk(concurrency)
     rows: dict[str, list[Row]] = {"provision": [], "resync": [], "teardown": []}

@@ -45,6 +45,11 @@ WORKSPACE_STALLED = Gauge(
     "1 while the Workspace's Stalled condition is True (its reason is in the status), else 0.",
     ["namespace", "name"],
 )
+WORKSPACE_POLICY_DENIED = Gauge(
+    "workspace_controller_workspace_policy_denied",
+    "1 while the Workspace asks for more than its namespace is granted (Stalled/PolicyDenied), else 0.",
+    ["namespace", "name"],
+)
 DOCKER_CALLS = Counter(
     "workspace_controller_docker_calls_total",
     "Docker Engine API calls by operation and outcome.",

@@ -23,6 +23,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from controller import docker, metrics
+from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import GROUP, PLURAL, VERSION
 from controller.core.backoff import backoff
 from controller.kube.client import KubeClient
@@ -32,6 +33,7 @@ from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
 from controller.reconcile.observer import Observer
 from controller.reconcile.orphan_sweeper import OrphanSweeper
+from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler, Result
 from controller.reconcile.triggers import Triggers
 from controller.reconcile.watchers import follow_runtime_events, resync_forever
@@ -53,7 +55,8 @@ class Controller:
     observer: Observer
     reconciler: Reconciler
     sweeper: OrphanSweeper
-    triggers: Triggers = field(default_factory=Triggers)
+    policies: PolicyStore
+    triggers: Triggers
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     active: int = 0
 
@@ -64,11 +67,20 @@ class Controller:
         )
         kube = KubeClient.from_environment()
         observer = Observer(runtime, settings.instance)
+        triggers = Triggers()
+        policies = PolicyStore(
+            kube, default_image_prefix=settings.registry_prefix, wake_all=triggers.wake_all
+        )
         reconciler = Reconciler(
-            runtime=runtime, kube=kube, settings=settings, observer=observer, events=EventRecorder(kube)
+            runtime=runtime,
+            kube=kube,
+            settings=settings,
+            observer=observer,
+            events=EventRecorder(kube),
+            policies=policies,
         )
         sweeper = OrphanSweeper(runtime=runtime, kube=kube, settings=settings)
-        return cls(settings, runtime, kube, observer, reconciler, sweeper)
+        return cls(settings, runtime, kube, observer, reconciler, sweeper, policies, triggers)
 
     def start_background(self) -> None:
         self.tasks = [
@@ -80,6 +92,7 @@ class Controller:
                 name="runtime-events",
             ),
             asyncio.create_task(self.sweeper.run_forever(), name="orphan-sweep"),
+            asyncio.create_task(self.policies.publish_forever(), name="policy-publisher"),
         ]
 
     async def close(self) -> None:
@@ -130,6 +143,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     config: ControllerSettings = memo.settings
     controller = Controller.build(config)
+    # Every grant is known before the first Workspace is looked at; the watches below keep it current.
+    await controller.policies.load()
     memo.controller = controller
     metrics.DOCKER_MAX_CONCURRENT_CALLS.set(config.docker_concurrency)
     controller.start_background()
@@ -158,6 +173,21 @@ async def on_workspace_event(type: str | None, body: kopf.Body, uid: str, memo: 
         controller.reconciler.forget(uid)
     elif needs_attention(body):
         controller.triggers.wake(uid)
+
+
+@kopf.on.event(GROUP, VERSION, POLICY_PLURAL, registry=registry)
+async def on_policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.policies.policy_event(type, body)
+
+
+@kopf.on.event(GROUP, VERSION, EFFECTIVE_PLURAL, registry=registry)
+async def on_effective_policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.policies.effective_event(type, body)
+
+
+@kopf.on.event("", "v1", "namespaces", registry=registry)
+async def on_namespace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.policies.namespace_event(type, body)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=10.0)

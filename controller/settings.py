@@ -109,12 +109,17 @@ class ControllerSettings(BaseModel):
 
 
 def tier_limits_from_env(env: Mapping[str, str]) -> dict[int, TierLimits]:
-    """TIER{2,3,4}_MEMORY_MB and TIER{2,3,4}_CPU_SHARES, each used only when it is an int64 above 0."""
+    """TIER{1,2,3,4}_MEMORY_MB, _CPU_SHARES and _PIDS_LIMIT, each used only when it is an int64 above 0.
+
+    The tier 2-4 memory and CPU variables are the Go provisioner's; the tier 1 ones and the pids limits
+    are new, and follow the same forgiving rule.
+    """
     limits: dict[int, TierLimits] = {}
     for tier, default in DEFAULT_TIER_LIMITS.items():
         limits[tier] = TierLimits(
             memory_mb=_lenient_positive_int(env.get(f"TIER{tier}_MEMORY_MB"), default.memory_mb),
             cpu_shares=_lenient_positive_int(env.get(f"TIER{tier}_CPU_SHARES"), default.cpu_shares),
+            pids_limit=_lenient_positive_int(env.get(f"TIER{tier}_PIDS_LIMIT"), default.pids_limit),
         )
     return limits
 

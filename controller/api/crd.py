@@ -1,12 +1,13 @@
-"""Generate the Workspace CustomResourceDefinition from the pydantic models.
+"""Generate the CustomResourceDefinitions (Workspace, WorkspacePolicy, EffectiveWorkspacePolicy) from the
+pydantic models.
 
 pydantic emits JSON Schema 2020-12 ($defs, $ref, anyOf-null for optionals); the apiserver wants a *structural*
 OpenAPI v3 schema: every node typed, everything inline, no anyOf. ``structural_schema`` performs that
 conversion and refuses anything it does not understand, so a model change that cannot be expressed in a CRD
 fails loudly here rather than in a cluster.
 
-    python -m controller.api.crd            # print the CRD as YAML
-    python -m controller.api.crd --write    # regenerate crds/workspaces.molecule.ai.yaml
+    python -m controller.api.crd            # print the CRDs as YAML
+    python -m controller.api.crd --write    # regenerate crds/<plural>.molecule.ai.yaml
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import argparse
 import copy
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 
+from controller.api import policy
 from controller.api import workspace as api
 
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{api.PLURAL}.{api.GROUP}.yaml"
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 
 _HEADER = (
     "# Generated from controller/api/workspace.py by `python -m controller.api.crd --write`. Do not edit.\n"
@@ -41,6 +45,7 @@ _KEY_ORDER = (
     "maxLength",
     "minItems",
     "maxItems",
+    "maxProperties",
     "properties",
     "required",
     "additionalProperties",
@@ -62,6 +67,70 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
+POLICY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Tiers", "type": "string", "jsonPath": ".spec.tiers"},
+    {"name": "Docker-Socket", "type": "boolean", "jsonPath": ".spec.dockerSocket"},
+    {"name": "Namespaces", "type": "integer", "jsonPath": ".status.matchedNamespaceCount"},
+    {"name": "Host-Paths", "type": "string", "jsonPath": ".spec.hostPaths[*].path", "priority": 1},
+    {"name": "Images", "type": "string", "jsonPath": ".spec.images[*].prefix", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+EFFECTIVE_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Default-Images", "type": "string", "jsonPath": ".spec.defaultImagePrefix"},
+    {"name": "Grants", "type": "string", "jsonPath": ".spec.grants[*].policy"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One custom resource of the API group: its model, names, scope and how `kubectl get` shows it."""
+
+    model: type[BaseModel]
+    kind: str
+    plural: str
+    singular: str
+    scope: Literal["Namespaced", "Cluster"]
+    printer_columns: tuple[dict[str, Any], ...]
+    short_names: tuple[str, ...] = ()
+    status: bool = True
+    cel_rules: bool = True
+    """False for an object only the controller writes from objects the rules already checked: its CEL
+    rules, repeated once per grant, would exceed the apiserver's cost budget for nothing."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.plural}.{api.GROUP}"
+
+    @property
+    def path(self) -> Path:
+        return CRD_DIR / f"{self.name}.yaml"
+
+
+WORKSPACE = Resource(
+    api.Workspace, api.KIND, api.PLURAL, api.SINGULAR, "Namespaced", PRINTER_COLUMNS, api.SHORT_NAMES
+)
+WORKSPACE_POLICY = Resource(
+    policy.WorkspacePolicy,
+    policy.POLICY_KIND,
+    policy.POLICY_PLURAL,
+    policy.POLICY_SINGULAR,
+    "Cluster",
+    POLICY_PRINTER_COLUMNS,
+    policy.POLICY_SHORT_NAMES,
+)
+EFFECTIVE_WORKSPACE_POLICY = Resource(
+    policy.EffectiveWorkspacePolicy,
+    policy.EFFECTIVE_KIND,
+    policy.EFFECTIVE_PLURAL,
+    policy.EFFECTIVE_SINGULAR,
+    "Cluster",
+    EFFECTIVE_PRINTER_COLUMNS,
+    status=False,
+    cel_rules=False,
+)
+RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY)
+CRD_PATH = WORKSPACE.path
 
 
 class UnsupportedSchemaError(ValueError):
@@ -146,9 +215,9 @@ def _strip_defaults(node: dict[str, Any]) -> None:
         _strip_defaults(node["items"])
 
 
-def openapi_schema() -> dict[str, Any]:
-    """The structural schema of the whole Workspace object."""
-    pydantic_schema = api.Workspace.model_json_schema(by_alias=True, mode="validation")
+def openapi_schema(resource: Resource = WORKSPACE) -> dict[str, Any]:
+    """The structural schema of a whole object of `resource`."""
+    pydantic_schema = resource.model.model_json_schema(by_alias=True, mode="validation")
     defs = pydantic_schema.get("$defs", {})
     root = structural_schema(pydantic_schema, defs)
     properties = root["properties"]
@@ -157,54 +226,67 @@ def openapi_schema() -> dict[str, Any]:
     properties["apiVersion"] = {"type": "string"}
     properties["kind"] = {"type": "string"}
     properties["metadata"] = {"type": "object"}
-    _strip_defaults(properties["status"])
+    if "status" in properties:
+        _strip_defaults(properties["status"])
+    if not resource.cel_rules:
+        _strip_cel_rules(root)
     return root
 
 
-def build_crd() -> dict[str, Any]:
+def _strip_cel_rules(node: dict[str, Any]) -> None:
+    node.pop("x-kubernetes-validations", None)
+    for sub in node.get("properties", {}).values():
+        _strip_cel_rules(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            _strip_cel_rules(node[key])
+
+
+def build_crd(resource: Resource = WORKSPACE) -> dict[str, Any]:
+    version: dict[str, Any] = {
+        "name": api.VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": openapi_schema(resource)},
+    }
+    if resource.status:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [dict(column) for column in resource.printer_columns]
+    names: dict[str, Any] = {
+        "kind": resource.kind,
+        "listKind": f"{resource.kind}List",
+        "plural": resource.plural,
+        "singular": resource.singular,
+    }
+    if resource.short_names:
+        names["shortNames"] = list(resource.short_names)
+    names["categories"] = list(api.CATEGORIES)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}"},
-        "spec": {
-            "group": api.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": api.KIND,
-                "listKind": f"{api.KIND}List",
-                "plural": api.PLURAL,
-                "singular": api.SINGULAR,
-                "shortNames": list(api.SHORT_NAMES),
-                "categories": list(api.CATEGORIES),
-            },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(column) for column in PRINTER_COLUMNS],
-                }
-            ],
-        },
+        "metadata": {"name": resource.name},
+        "spec": {"group": api.GROUP, "scope": resource.scope, "names": names, "versions": [version]},
     }
 
 
-def render_crd_yaml() -> str:
-    return _HEADER + yaml.safe_dump(build_crd(), sort_keys=False, default_flow_style=False, width=120)
+def render_crd_yaml(resource: Resource = WORKSPACE) -> str:
+    header = _HEADER.replace(
+        "controller/api/workspace.py", f"controller/api/{resource.model.__module__.split('.')[-1]}.py"
+    )
+    return header + yaml.safe_dump(build_crd(resource), sort_keys=False, default_flow_style=False, width=120)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller.api.crd", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {CRD_PATH.name} under crds/")
+    parser.add_argument("--write", action="store_true", help="write crds/<plural>.molecule.ai.yaml")
     args = parser.parse_args(argv)
-    text = render_crd_yaml()
-    if args.write:
-        CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
-        CRD_PATH.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    for resource in RESOURCES:
+        text = render_crd_yaml(resource)
+        if args.write:
+            resource.path.parent.mkdir(parents=True, exist_ok=True)
+            resource.path.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text if resource is WORKSPACE else "---\n" + text)
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 GROUP = "molecule.ai"
 VERSION = "v1alpha1"
@@ -38,7 +38,9 @@ RESERVED_ENV_NAMES = (
     "AWARENESS_URL",
 )
 
-# The Go provisioner's validateWorkspaceDir blocklist: a host path may be neither one of these nor below one.
+# The floor under every grant: a host path may be neither one of these nor below one. The Go provisioner's
+# validateWorkspaceDir blocklist, plus /run (the Docker socket lives there; /var/run is a symlink to it)
+# and /root (root's home: keys, credentials).
 FORBIDDEN_HOST_PATH_ROOTS = (
     "/etc",
     "/var",
@@ -50,6 +52,8 @@ FORBIDDEN_HOST_PATH_ROOTS = (
     "/bin",
     "/lib",
     "/usr",
+    "/run",
+    "/root",
 )
 
 # The controller writes the workspace's bearer token to this path under /configs itself.
@@ -147,7 +151,30 @@ def host_path_problem(path: str) -> str | None:
     for root in FORBIDDEN_HOST_PATH_ROOTS:
         if cleaned == root or cleaned.startswith(root + "/"):
             return f"workspace.hostPath must not be or sit under {root}"
+    if path.endswith("/"):
+        return "workspace.hostPath must not end with '/' (the host's root directory cannot be mounted)"
     return None
+
+
+def host_path_floor_cel(what: str) -> list[JsonValue]:
+    """The CEL rules of `host_path_problem` for a string field (the schema checks them at apply time)."""
+    roots = ", ".join(FORBIDDEN_HOST_PATH_ROOTS[:-1]) + " or " + FORBIDDEN_HOST_PATH_ROOTS[-1]
+    return [
+        _cel("self.startsWith('/')", f"{what} must be an absolute path"),
+        _cel("!self.contains('..')", f"{what} must not contain '..'"),
+        _cel(
+            "!self.contains('//') && !self.contains('/./') && !self.endsWith('/.')",
+            f"{what} must be a clean path (no '//', '/./' or trailing '/.')",
+        ),
+        _cel(
+            "!self.endsWith('/')",
+            f"{what} must not end with '/' (the host's root directory cannot be mounted)",
+        ),
+        _cel(
+            f"!{_cel_list(FORBIDDEN_HOST_PATH_ROOTS)}.exists(p, self == p || self.startsWith(p + '/'))",
+            f"{what} must not be or sit under {roots}",
+        ),
+    ]
 
 
 def workspace_access_problem(access: str, host_path: str | None) -> str | None:
@@ -339,22 +366,7 @@ class WorkspaceMount(ApiModel):
     host_path: str | None = Field(
         default=None,
         max_length=4096,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("self.startsWith('/')", "workspace.hostPath must be an absolute path"),
-                _cel("!self.contains('..')", "workspace.hostPath must not contain '..'"),
-                _cel(
-                    "!self.contains('//') && !self.contains('/./') && !self.endsWith('/.')",
-                    "workspace.hostPath must be a clean path (no '//', '/./' or trailing '/.')",
-                ),
-                _cel(
-                    f"!{_cel_list(FORBIDDEN_HOST_PATH_ROOTS)}"
-                    ".exists(p, self == p || self.startsWith(p + '/'))",
-                    "workspace.hostPath must not be or sit under /etc, /var, /proc, /sys, /dev, /boot, "
-                    "/sbin, /bin, /lib or /usr",
-                ),
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": host_path_floor_cel("workspace.hostPath")},
     )
     access: WorkspaceAccess = "none"
 

@@ -44,6 +44,7 @@ class Reason(StrEnum):
     INVALID_AUTH_TOKEN = "InvalidAuthToken"
     NAME_CONFLICT = "NameConflict"
     CONTAINER_REJECTED = "ContainerRejected"
+    POLICY_DENIED = "PolicyDenied"
 
 
 @dataclass(frozen=True)

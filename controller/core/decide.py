@@ -8,6 +8,8 @@ level-based, so a pass that is interrupted, or whose world changed meanwhile, is
 The order of the rules is the contract (the unit tests pin it as a table):
 
 1. Suspended: stop an active container of ours, else nothing. Its volumes and the container are kept.
+   Denied by the namespace's WorkspacePolicies (a grant withdrawn after the container was made): the
+   same, reported as Stalled/PolicyDenied; nothing is created while it is denied.
 2. A container holding our name that is not ours: Stalled/NameConflict (never touched).
 3. No container: create one, unless the daemon refused exactly this configuration a moment ago
    (Stalled until `retry_at`, or at once when the configuration changes).
@@ -45,6 +47,13 @@ even if no Docker event arrives."""
 @dataclass(frozen=True)
 class Suspend:
     """spec.suspend: no container runs; the container and its volumes are kept."""
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The spec asks for more than the namespace is granted: nothing may run (the container is kept)."""
+
+    cause: Cause
 
 
 @dataclass(frozen=True)
@@ -132,18 +141,23 @@ class Unpause:
 class Stop:
     container_id: str
     grace: float = STOP_GRACE
+    because: Cause | None = None
+    """Why it is stopped when that is a problem to report (Stalled), not the spec's wish (suspend)."""
 
 
 Action = Keep | Stall | Create | Replace | Start | Unpause | Stop
 
 
-def decide(desired: ContainerPlan | Suspend, observed: Observation, history: History, now: float) -> Action:
+def decide(
+    desired: ContainerPlan | Suspend | Denied, observed: Observation, history: History, now: float
+) -> Action:
     """The one action for this pass (`now` is monotonic seconds, compared with `history.rejected`)."""
     container = observed.container
-    if isinstance(desired, Suspend):
+    if isinstance(desired, Suspend | Denied):
+        because = desired.cause if isinstance(desired, Denied) else None
         if container is not None and observed.owned and container.state in ACTIVE_STATES:
-            return Stop(container.id)
-        return Keep()
+            return Stop(container.id, because=because)
+        return Stall(because) if because is not None else Keep()
 
     plan = desired
     if container is not None and not observed.owned:
@@ -166,6 +180,15 @@ def decide(desired: ContainerPlan | Suspend, observed: Observation, history: His
     if container.state == "exited":
         return Start(container.id, restart=True)
     return Keep()
+
+
+def reported_stall(action: Action) -> Cause | None:
+    """The Stalled cause an action stands for: a stall, or a stop the namespace's grants forced."""
+    if isinstance(action, Stall):
+        return action.cause
+    if isinstance(action, Stop):
+        return action.because
+    return None
 
 
 def replacement(plan: ContainerPlan, container: ObservedContainer) -> ReplaceWhy | None:

@@ -53,13 +53,18 @@ def container_binds(
     tier: TierHostConfig,
     host_path: str | None,
     access: str,
+    docker_socket: bool = False,
 ) -> tuple[str, ...]:
-    """Binds in the Go provisioner's order: /configs, /workspace, session volume, (tier 4) Docker socket."""
+    """Binds in the Go provisioner's order: /configs, /workspace, session volume, Docker socket.
+
+    The socket is mounted for a tier that would have it (4) only when `docker_socket` allows it: a
+    WorkspacePolicy must grant it, since the Docker API is root on the host.
+    """
     if tier.config_mount_only:
         return (config_mount(workspace_id),)
     binds = [config_mount(workspace_id), workspace_mount(workspace_id, host_path, access)]
     if uses_session_volume(runtime, tier):
         binds.append(session_mount(workspace_id))
-    if tier.mount_docker_socket:
+    if tier.mount_docker_socket and docker_socket:
         binds.append(DOCKER_SOCKET_BIND)
     return tuple(binds)

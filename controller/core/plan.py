@@ -29,6 +29,7 @@ from controller.core.configfiles import config_tree, merge_config_files
 from controller.core.env import build_container_env
 from controller.core.identity import WorkspaceRef
 from controller.core.images import registry_auth_for, select_image
+from controller.core.policy import DEFAULT_GRANT, Grant
 from controller.core.tiers import tier_host_config
 from controller.port.values import ContainerSpec, FileTree, PortBinding, RegistryCredentials
 from controller.settings import ControllerSettings
@@ -83,6 +84,8 @@ class ContainerPlan:
     session_volume: str | None
     session_reset_token: str | None
     restart_requested_at: str | None
+    auth_token_secret: str
+    """The Secret the token in /configs came from (reported in the status, never hashed by name)."""
 
     @property
     def name(self) -> str:
@@ -98,8 +101,14 @@ def plan_workspace(
     spec: WorkspaceSpec,
     resolved: ResolvedInputs,
     settings: ControllerSettings,
+    grant: Grant = DEFAULT_GRANT,
 ) -> ContainerPlan | Cause:
-    """The plan, or the Cause (reported as Stalled) that keeps the spec from becoming a container."""
+    """The plan, or the Cause (reported as Stalled) that keeps the spec from becoming a container.
+
+    `grant` is what the Workspace's namespace may use; the caller has checked the spec against it
+    (`policy.policy_denial`). What the spec cannot ask for follows from it here: tier 4 gets the Docker
+    socket only where a grant allows it.
+    """
     image = select_image(spec, settings)
     if isinstance(image, Cause):
         return image
@@ -155,7 +164,12 @@ def plan_workspace(
         network=settings.network if on_network else None,
         aliases=(name,) if on_network else (),
         binds=mounts.container_binds(
-            uid, runtime=spec.runtime, tier=tier, host_path=mount.host_path, access=mount.access
+            uid,
+            runtime=spec.runtime,
+            tier=tier,
+            host_path=mount.host_path,
+            access=mount.access,
+            docker_socket=grant.docker_socket,
         ),
         read_only_rootfs=tier.read_only_rootfs,
         tmpfs=dict(tier.tmpfs),
@@ -163,6 +177,10 @@ def plan_workspace(
         nano_cpus=tier.nano_cpus,
         privileged=tier.privileged,
         pid_mode=tier.pid_mode,
+        cap_drop=tier.cap_drop,
+        cap_add=tier.cap_add,
+        security_opt=tier.security_opt,
+        pids_limit=tier.pids_limit,
         # Naming the network (as `docker run --network` does) rather than "default" keeps the container off
         # the default bridge.
         network_mode=settings.network if on_network else HOST_NETWORK_MODE,
@@ -185,6 +203,7 @@ def plan_workspace(
         session_volume=naming.session_volume_name(uid) if uses_session else None,
         session_reset_token=session_reset_token,
         restart_requested_at=spec.restart_requested_at,
+        auth_token_secret=resolved.auth_token_secret,
     )
 
 

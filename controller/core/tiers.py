@@ -1,6 +1,8 @@
 """Workspace tier → container isolation and resource limits (the Go provisioner's ApplyTierConfig, as data).
 
 Tier 1 sandboxed, 2 standard (the safe default for anything unknown), 3 privileged with host PID, 4 full host.
+Beyond the Go provisioner, every tier has a pids limit, and tiers 1 and 2 drop capabilities and set
+no-new-privileges; tier 1 also has memory and CPU caps.
 """
 
 from __future__ import annotations
@@ -15,20 +17,45 @@ MIB = 1024 * 1024
 NANO_CPUS_PER_CPU = 1_000_000_000
 SHARES_PER_CPU = 1024
 
+NO_NEW_PRIVILEGES = "no-new-privileges"
+"""A `security_opt`: no process in the container gains privileges through setuid/setgid binaries or file
+capabilities, so a dropped capability stays dropped."""
+DROP_ALL_CAPABILITIES: tuple[str, ...] = ("ALL",)
+TIER2_CAPABILITIES: tuple[str, ...] = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+)
+"""Tier 2's capabilities: Docker's default set without NET_RAW (raw sockets: spoofing on the workspace
+network), MKNOD (device nodes), SYS_CHROOT, AUDIT_WRITE (the host's audit log), SETFCAP and SETPCAP
+(handing capabilities to files and processes). What is left is what root needs to install packages and
+manage its own files and processes."""
+
 
 @dataclass(frozen=True)
 class TierLimits:
-    """A tier's cap: memory in MiB and CPU in "shares", where 1024 shares are one whole CPU."""
+    """A tier's cap: memory in MiB, CPU in "shares" (1024 shares are one whole CPU), and processes."""
 
     memory_mb: int
     cpu_shares: int
+    pids_limit: int
 
 
 DEFAULT_TIER_LIMITS: Mapping[int, TierLimits] = MappingProxyType(
     {
-        2: TierLimits(memory_mb=512, cpu_shares=1024),
-        3: TierLimits(memory_mb=2048, cpu_shares=2048),
-        4: TierLimits(memory_mb=4096, cpu_shares=4096),
+        # Tier 1 runs untrusted code: small caps (a quarter GiB, half a CPU) and few processes, so a runaway
+        # or fork bomb starves neither the host nor its neighbours.
+        1: TierLimits(memory_mb=256, cpu_shares=512, pids_limit=256),
+        # The pids limits grow with the tier's trust and size, but none is unlimited: a fork bomb in any
+        # workspace exhausts its own limit, not the host's process table.
+        2: TierLimits(memory_mb=512, cpu_shares=1024, pids_limit=1024),
+        3: TierLimits(memory_mb=2048, cpu_shares=2048, pids_limit=4096),
+        4: TierLimits(memory_mb=4096, cpu_shares=4096, pids_limit=8192),
     }
 )
 
@@ -44,6 +71,11 @@ class TierHostConfig:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     memory_bytes: int = 0
     nano_cpus: int = 0
+    pids_limit: int = 0
+    """0 for no limit."""
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
     # Tier 1 keeps only the /configs mount: no /workspace and no session volume (as in the Go provisioner).
     config_mount_only: bool = False
     mount_docker_socket: bool = False
@@ -56,15 +88,21 @@ def effective_tier(tier: int) -> int:
 
 
 def tier_memory_mb(tier: int, limits: Mapping[int, TierLimits] = DEFAULT_TIER_LIMITS) -> int:
-    """The tier's memory cap in MiB; 0 (no cap) for tier 1 and for tiers without limits."""
+    """The tier's memory cap in MiB; 0 (no cap) for tiers without limits."""
     entry = limits.get(tier)
     return entry.memory_mb if entry else 0
 
 
 def tier_cpu_shares(tier: int, limits: Mapping[int, TierLimits] = DEFAULT_TIER_LIMITS) -> int:
-    """The tier's CPU allocation in shares; 0 (no cap) for tier 1 and for tiers without limits."""
+    """The tier's CPU allocation in shares; 0 (no cap) for tiers without limits."""
     entry = limits.get(tier)
     return entry.cpu_shares if entry else 0
+
+
+def tier_pids_limit(tier: int, limits: Mapping[int, TierLimits] = DEFAULT_TIER_LIMITS) -> int:
+    """How many processes and threads the tier's container may hold; 0 (no limit) for tiers without limits."""
+    entry = limits.get(tier)
+    return entry.pids_limit if entry else 0
 
 
 def memory_bytes(memory_mb: int) -> int:
@@ -80,23 +118,36 @@ def tier_host_config(tier: int, limits: Mapping[int, TierLimits] = DEFAULT_TIER_
     resolved = effective_tier(tier)
     memory = memory_bytes(tier_memory_mb(resolved, limits))
     cpus = nano_cpus(tier_cpu_shares(resolved, limits))
+    pids = tier_pids_limit(resolved, limits)
     if resolved == 1:
-        # Sandboxed: read-only root with a small scratch /tmp, and (as in the Go provisioner) no cap at all.
+        # Sandboxed: read-only root with a small scratch /tmp, memory and CPU caps (the Go provisioner had
+        # none), and no capability at all: the agent serves an unprivileged port and writes only what it
+        # owns. no-new-privileges keeps a setuid binary from handing any back.
         return TierHostConfig(
             tier=1,
             read_only_rootfs=True,
             tmpfs=dict(TIER1_TMPFS),
             config_mount_only=True,
+            memory_bytes=memory,
+            nano_cpus=cpus,
+            pids_limit=pids,
+            cap_drop=DROP_ALL_CAPABILITIES,
+            security_opt=(NO_NEW_PRIVILEGES,),
         )
     if resolved == 3:
         # Privileged with host PID, but still on the workspace network so workspaces reach each other by name.
-        return TierHostConfig(tier=3, privileged=True, pid_mode="host", memory_bytes=memory, nano_cpus=cpus)
+        # Privileged grants every capability, so dropping some or no-new-privileges would only pretend;
+        # the pids limit still holds.
+        return TierHostConfig(
+            tier=3, privileged=True, pid_mode="host", memory_bytes=memory, nano_cpus=cpus, pids_limit=pids
+        )
     if resolved == 4:
         # Full host: privileged, host PID, host network and the Docker socket (the last bind).
         # The Go provisioner also attached the container to the user bridge and published
         # 127.0.0.1:<ephemeral>, which Docker refuses at start ("conflicts with existing route"). A
         # host-network container can have neither, so tier 4 joins no user network, publishes no port, and
-        # is reached at http://127.0.0.1:8000 on the Docker host.
+        # is reached at http://127.0.0.1:8000 on the Docker host. As for tier 3, only the pids limit
+        # is added: privileged means every capability.
         return TierHostConfig(
             tier=4,
             privileged=True,
@@ -105,5 +156,16 @@ def tier_host_config(tier: int, limits: Mapping[int, TierLimits] = DEFAULT_TIER_
             host_network=True,
             memory_bytes=memory,
             nano_cpus=cpus,
+            pids_limit=pids,
         )
-    return TierHostConfig(tier=2, memory_bytes=memory, nano_cpus=cpus)
+    # Standard: Docker's default capabilities but the six an agent does not need (TIER2_CAPABILITIES),
+    # and no-new-privileges so no setuid binary or file capability gains back what was dropped.
+    return TierHostConfig(
+        tier=2,
+        memory_bytes=memory,
+        nano_cpus=cpus,
+        pids_limit=pids,
+        cap_drop=DROP_ALL_CAPABILITIES,
+        cap_add=TIER2_CAPABILITIES,
+        security_opt=(NO_NEW_PRIVILEGES,),
+    )

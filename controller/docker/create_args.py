@@ -63,6 +63,14 @@ def create_args(spec: ContainerSpec, network_id: str | None = None) -> CreateArg
         host_config["nano_cpus"] = spec.nano_cpus
     if spec.pid_mode:
         host_config["pid_mode"] = spec.pid_mode
+    if spec.cap_drop:
+        host_config["cap_drop"] = list(spec.cap_drop)
+    if spec.cap_add:
+        host_config["cap_add"] = list(spec.cap_add)
+    if spec.security_opt:
+        host_config["security_opt"] = list(spec.security_opt)
+    if spec.pids_limit:
+        host_config["pids_limit"] = spec.pids_limit
     endpoints: dict[str, dict[str, Any]] = {}
     if network:
         endpoints[network] = {"aliases": list(spec.aliases)}

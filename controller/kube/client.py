@@ -3,7 +3,9 @@
 kopf watches Workspaces and manages the finalizer; this client patches `/status`, reads the Secrets and
 ConfigMaps a Workspace references, creates the generated auth-token Secret, posts Events and lists
 Workspaces for the orphan sweep. It authenticates with the same credentials kopf logs in with.
-`KubeApi` is what the rest of the controller may ask of it (unit tests give it an in-memory stand-in).
+It also reads WorkspacePolicies and Namespaces, writes the policies' status and publishes the
+EffectiveWorkspacePolicy. `KubeApi` is what the rest of the controller may ask of it (unit tests give it
+an in-memory stand-in).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 import aiohttp
 import kopf
 
+from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from controller.core.identity import WorkspaceRef
 
@@ -46,6 +49,14 @@ class KubeApi(Protocol):
     async def patch_workspace_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
 
     async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+    async def list_workspace_policies(self) -> list[dict[str, Any]]: ...
+
+    async def patch_workspace_policy_status(self, name: str, status: Mapping[str, Any]) -> None: ...
+
+    async def apply_effective_policy(self, body: Mapping[str, Any]) -> None: ...
+
+    async def get_namespace(self, name: str) -> dict[str, Any] | None: ...
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
@@ -165,6 +176,36 @@ class KubeClient:
         """Every Workspace in the cluster (or one namespace), all pages; raises rather than return a
         partial list."""
         path = self.workspace_path(namespace) if namespace else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+        return await self._list_all(path, page_size)
+
+    # --- WorkspacePolicies, the effective policy, Namespaces ------------------------------------------
+
+    async def list_workspace_policies(self) -> list[dict[str, Any]]:
+        return await self._list_all(f"/apis/{GROUP}/{VERSION}/{POLICY_PLURAL}")
+
+    async def patch_workspace_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        await self.request(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/{POLICY_PLURAL}/{name}/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def apply_effective_policy(self, body: Mapping[str, Any]) -> None:
+        """Create or replace the EffectiveWorkspacePolicy (server-side apply; this controller owns it)."""
+        name = body["metadata"]["name"]
+        await self.request(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/{EFFECTIVE_PLURAL}/{name}",
+            body=body,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": "workspace-controller", "force": "true"},
+        )
+
+    async def get_namespace(self, name: str) -> dict[str, Any] | None:
+        return await self._get_or_none(f"/api/v1/namespaces/{name}")
+
+    async def _list_all(self, path: str, page_size: int = 500) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         params: dict[str, str] = {"limit": str(page_size)}
         while True:

@@ -147,6 +147,14 @@ class ContainerSpec:
     pid_mode: str | None
     network_mode: str
     """`host`, or the network's name."""
+    cap_drop: tuple[str, ...]
+    """Capabilities removed from the runtime's default set, e.g. `ALL`; () removes none."""
+    cap_add: tuple[str, ...]
+    """Capabilities granted on top of what is left, e.g. `CHOWN`; () grants none."""
+    security_opt: tuple[str, ...]
+    """Security options, e.g. `no-new-privileges`; () for the runtime's defaults."""
+    pids_limit: int
+    """The most processes and threads the container may hold; 0 for no limit."""
 
 
 @dataclass(frozen=True)

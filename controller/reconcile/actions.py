@@ -92,13 +92,18 @@ class ActionRunner:
         match action:
             case Keep() | Stall():
                 return container
-            case Stop(container_id=container_id, grace=grace):
+            case Stop(container_id=container_id, grace=grace, because=because):
                 # Stopped, not removed: `unless-stopped` keeps it down across daemon restarts, and
                 # resuming starts the same container on the same volumes.
                 name = container.name if container else container_id
                 await self._touching(name, self._runtime.stop_container(container_id, grace))
-                journal.note("Suspended", f"stopped container {name}; it and its volumes are kept")
-                return None
+                if because is None:
+                    journal.note("Suspended", f"stopped container {name}; it and its volumes are kept")
+                else:
+                    journal.note(
+                        "Stopped", f"stopped container {name} ({because.reason}); it and its volumes are kept"
+                    )
+                return await self._observer.observe(name)
         assert plan is not None  # every other action realises a plan
         match action:
             case Replace(container_id=container_id, why=why, reset_session=reset_session):

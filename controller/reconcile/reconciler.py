@@ -27,19 +27,21 @@ from controller.core.backoff import backoff
 from controller.core.causes import Cause, Reason
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
+    Denied,
     History,
     Observation,
     Rejection,
-    Stall,
     Suspend,
     decide,
     follow_up,
     rejection,
+    reported_stall,
     session_reset_handled,
 )
 from controller.core.failures import Step, runtime_failure
 from controller.core.image_refs import digest_for, split_reference
 from controller.core.plan import ContainerPlan, plan_workspace
+from controller.core.policy import policy_denial
 from controller.core.status import (
     PassOutcome,
     build_status,
@@ -60,6 +62,7 @@ from controller.port.runtime import ContainerRuntime
 from controller.port.values import ObservedContainer
 from controller.reconcile.actions import ActionRunner, Journal, StepFailed
 from controller.reconcile.observer import Observer
+from controller.reconcile.policies import PolicyStore
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -106,9 +109,11 @@ class Reconciler:
         settings: ControllerSettings,
         observer: Observer,
         events: EventRecorder,
+        policies: PolicyStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._runtime = runtime
+        self._policies = policies
         self._kube = kube
         self._settings = settings
         self._observer = observer
@@ -167,31 +172,25 @@ class Reconciler:
         except ValidationError as exc:
             return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
         plan: ContainerPlan | None = None
-        token_secret: str | None = None
         try:
-            if not spec.suspend:
-                inputs = await self._inputs.resolve(obj.ref, spec)
-                if isinstance(inputs, Cause):
-                    return PassOutcome(stalled=inputs)
-                token_secret = inputs.auth_token_secret
-                planned = plan_workspace(obj.ref, spec, inputs, self._settings)
-                if isinstance(planned, Cause):
-                    return PassOutcome(stalled=planned, token_secret=token_secret)
-                plan = planned
+            desired = await self._desired(obj, spec)
+            if isinstance(desired, PassOutcome):
+                return desired
+            plan = desired if isinstance(desired, ContainerPlan) else None
+            token_secret = plan.auth_token_secret if plan else None
             observed = await self._observe(obj, memory, fresh=fresh)
             history = self._history(obj, memory, observed)
-            action = decide(plan or Suspend(), observed, history, time.monotonic())
+            action = decide(desired, observed, history, time.monotonic())
             ours = observed.container if observed.owned else None
             runner = self._runner(work, PassOutcome(plan=plan, container=ours, token_secret=token_secret))
             container = await runner.run(action, plan, ours, work.journal)
-            stalled = action.cause if isinstance(action, Stall) else None
             return PassOutcome(
                 plan=plan,
                 container=container,
                 observed=True,
                 image_digest=await self._digest(container, plan, memory),
                 progressing=work.journal.progressing,
-                stalled=stalled,
+                stalled=reported_stall(action),
                 token_secret=token_secret,
                 session_handled=session_reset_handled(
                     plan, history, container, reset_now=work.journal.session_reset is not None
@@ -204,7 +203,7 @@ class Reconciler:
             failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.uid))
         except ApiError as exc:
             cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
-            return PassOutcome(plan=plan, error=cause, token_secret=token_secret, suspended=spec.suspend)
+            return PassOutcome(plan=plan, error=cause, suspended=spec.suspend)
         cause = failure.cause
         if failure.stalled and cause.reason == Reason.CONTAINER_REJECTED and plan is not None:
             memory.rejected = rejection(plan, cause, time.monotonic())
@@ -217,9 +216,29 @@ class Reconciler:
             progressing=work.journal.progressing,
             error=None if failure.stalled else cause,
             stalled=cause if failure.stalled else None,
-            token_secret=token_secret,
+            token_secret=plan.auth_token_secret if plan else None,
             suspended=spec.suspend,
         )
+
+    async def _desired(
+        self, obj: WorkspaceObject, spec: WorkspaceSpec
+    ) -> ContainerPlan | Suspend | Denied | PassOutcome:
+        """What the spec asks for, as `decide` takes it: suspended; denied by the namespace's grants; or
+        the plan. A PassOutcome when no plan can be made (a missing Secret, an unknown runtime, ...)."""
+        if spec.suspend:
+            return Suspend()
+        namespace = obj.ref.namespace
+        grant = await self._policies.grant(namespace)
+        denial = policy_denial(spec, namespace, grant, self._policies.default_image_prefix)
+        if denial is not None:
+            return Denied(denial)
+        inputs = await self._inputs.resolve(obj.ref, spec)
+        if isinstance(inputs, Cause):
+            return PassOutcome(stalled=inputs)
+        plan = plan_workspace(obj.ref, spec, inputs, self._settings, grant)
+        if isinstance(plan, Cause):
+            return PassOutcome(stalled=plan, token_secret=inputs.auth_token_secret)
+        return plan
 
     async def _look_again(
         self, obj: WorkspaceObject, plan: ContainerPlan | None, memory: _Memory, cause: Cause
@@ -330,7 +349,7 @@ class Reconciler:
         log.info("workspace %s deleted: container %s removed, %s", ws, name, kept)
         await self._events.post(ws, "Normal", "Deleted", f"removed container {name}; {kept}")
         self.forget(ws.uid)
-        for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED):
+        for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED, metrics.WORKSPACE_POLICY_DENIED):
             with contextlib.suppress(KeyError):
                 gauge.remove(ws.namespace, ws.name)
 
@@ -354,6 +373,8 @@ class Reconciler:
         memory.reported = status
         metrics.WORKSPACE_READY.labels(obj.ref.namespace, obj.ref.name).set(is_ready(status))
         metrics.WORKSPACE_STALLED.labels(obj.ref.namespace, obj.ref.name).set(is_stalled(status))
+        denied = outcome.stalled is not None and outcome.stalled.reason == Reason.POLICY_DENIED
+        metrics.WORKSPACE_POLICY_DENIED.labels(obj.ref.namespace, obj.ref.name).set(denied)
 
     async def _report_progress(self, work: _Pass, outcome: PassOutcome) -> None:
         """Show long work (a pull) while it goes on; best effort, the pass carries on regardless."""

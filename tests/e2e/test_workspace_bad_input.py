@@ -70,6 +70,8 @@ def test_unusable_workspaces_stall_with_a_reason_while_a_healthy_one_stays_ready
     controller keeps running. Creating the missing Secret heals that Workspace to Ready."""
     missing_tag = f"missing-{secrets.token_hex(4)}"
     missing_image = registry.image("langgraph", missing_tag)
+    # The controller below looks for runtime images elsewhere: the session registry needs a grant.
+    ws.grant(images=[{"prefix": f"{registry.address}/"}])
     ws.apply(workspace_manifest("healthy", {"image": registry.image("langgraph")}))
     ws.apply(workspace_manifest("unknown-runtime", {"runtime": "nonexistent"}))
     ws.apply(workspace_manifest("no-config", {"image": registry.image("langgraph"), "config": {}}))

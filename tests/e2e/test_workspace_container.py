@@ -43,6 +43,10 @@ pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 TIER1_TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}
 DOCKER_SOCKET_BIND = "/var/run/docker.sock:/var/run/docker.sock"
+TIER2_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE"]
+# Those eight as the kernel's capability bits (linux/capability.h): 0, 1, 3, 4, 5, 6, 7 and 10.
+TIER2_CAP_MASK = "00000000000004fb"
+NO_CAPS = "0000000000000000"
 
 
 def _redacted(entries: list[str], secret: str) -> list[str]:
@@ -189,6 +193,13 @@ def test_workspace_mount_follows_the_access_mode(ws: WorkspaceHarness, tmp_path:
     (ro_dir / "notes.txt").write_text("from the host\n")
     (ignored_dir / "marker").write_text("not mounted\n")
 
+    # Host paths need a grant; access none needs none (the hostPath is ignored).
+    ws.grant(
+        hostPaths=[
+            {"path": str(ro_dir), "access": "read_only"},
+            {"path": str(rw_dir), "access": "read_write"},
+        ]
+    )
     ws.apply(workspace_manifest("none", {"workspace": {"hostPath": str(ignored_dir), "access": "none"}}))
     ws.apply(workspace_manifest("ro", {"workspace": {"hostPath": str(ro_dir), "access": "read_only"}}))
     ws.apply(workspace_manifest("rw", {"workspace": {"hostPath": str(rw_dir), "access": "read_write"}}))
@@ -245,18 +256,27 @@ def _wait_start_refused(ws: WorkspaceHarness, name: str) -> Container:
     return container
 
 
-def test_tier_host_configs_match_the_go_provisioner(ws: WorkspaceHarness) -> None:
-    """Tiers 1-4 with the default limits.
+def _proc_status(container: Container) -> dict[str, str]:
+    """`/proc/self/status` of a process exec'd in the container, as name -> value."""
+    lines = exec_sh(container, "cat /proc/self/status").splitlines()
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in lines)}
 
-    1: read-only root, tmpfs /tmp, only the /configs bind, no limits. 2: 512 MiB and one CPU.
+
+def test_tier_host_configs_match_the_go_provisioner(ws: WorkspaceHarness) -> None:
+    """Tiers 1-4 with the default limits, hardened beyond the Go provisioner.
+
+    1: read-only root, tmpfs /tmp, only the /configs bind, 256 MiB and half a CPU, every capability
+    dropped, no-new-privileges, at most 256 processes. 2: 512 MiB and one CPU, eight capabilities,
+    no-new-privileges, 1024 processes. Both still become Ready: the agent needs none of what was taken.
     3: privileged, host PID, 2048 MiB, two CPUs. 4: four CPUs. Tier 3 is privileged, which this test host
     refuses to start: its HostConfig is checked on the created container (`docker inspect`), which the
     controller keeps while it reports Synced=False with the start error. Tier 4's other settings are
     checked in the next test: four CPUs are more than a smaller Docker host has, and the daemon then
     refuses to create the container at all, which the controller reports (Stalled=True, reason
     ContainerRejected) with the daemon's reason; on a host with four CPUs or more the created container
-    carries NanoCpus 4e9.
+    carries NanoCpus 4e9. Tiers 3 and 4 are granted to the test's namespace by a WorkspacePolicy.
     """
+    ws.grant(tiers=[3, 4], dockerSocket=True)
     for tier in (1, 2, 3, 4):
         ws.apply(workspace_manifest(f"tier{tier}", {"tier": tier}))
     ws.start_controller()
@@ -267,24 +287,41 @@ def test_tier_host_configs_match_the_go_provisioner(ws: WorkspaceHarness) -> Non
     assert host1["ReadonlyRootfs"] is True
     assert host1["Tmpfs"] == TIER1_TMPFS
     assert host1["Binds"] == [f"ws-{short_id(uid1)}-configs:/configs"]
-    assert (host1["Memory"], host1["NanoCpus"]) == (0, 0)
+    assert (host1["Memory"], host1["NanoCpus"]) == (256 * MIB, 500_000_000)
     assert host1["Privileged"] is False
+    assert host1["CapDrop"] == ["ALL"]
+    assert not host1["CapAdd"]
+    assert host1["SecurityOpt"] == ["no-new-privileges"]
+    assert host1["PidsLimit"] == 256
     assert set(volumes_of(ws.docker, uid1)) == {f"ws-{short_id(uid1)}-configs"}
     assert "TIER=1" in container_env(tier1)
     refused = tier1.exec_run(["/bin/sh", "-c", "echo x > /root-write-test"])
     assert refused.exit_code != 0  # the root filesystem is read-only
+    status1 = _proc_status(tier1)
+    assert (status1["CapEff"], status1["CapBnd"], status1["NoNewPrivs"]) == (NO_CAPS, NO_CAPS, "1")
 
     uid2 = ws.wait_ready("tier2")["metadata"]["uid"]
-    host2 = ws.container("tier2").attrs["HostConfig"]
+    tier2 = ws.container("tier2")
+    host2 = tier2.attrs["HostConfig"]
     assert (host2["Memory"], host2["NanoCpus"]) == (512 * MIB, 1_000_000_000)
     assert host2["ReadonlyRootfs"] is False
     assert not host2.get("Tmpfs")
     assert host2["Privileged"] is False
     assert host2["PidMode"] == ""
+    assert host2["CapDrop"] == ["ALL"]
+    assert host2["CapAdd"] == TIER2_CAPS
+    assert host2["SecurityOpt"] == ["no-new-privileges"]
+    assert host2["PidsLimit"] == 1024
     assert host2["Binds"] == [
         f"ws-{short_id(uid2)}-configs:/configs",
         f"ws-{short_id(uid2)}-workspace:/workspace",
     ]
+    status2 = _proc_status(tier2)
+    assert (status2["CapEff"], status2["CapBnd"], status2["NoNewPrivs"]) == (
+        TIER2_CAP_MASK,
+        TIER2_CAP_MASK,
+        "1",
+    )
 
     tier3 = _wait_start_refused(ws, "tier3")
     host3 = tier3.attrs["HostConfig"]
@@ -306,6 +343,26 @@ def test_tier_host_configs_match_the_go_provisioner(ws: WorkspaceHarness) -> Non
         assert ws.containers("tier4") == []
 
 
+def test_tier1_limits_and_pids_limits_follow_the_settings(ws: WorkspaceHarness) -> None:
+    """TIER1_MEMORY_MB, TIER1_CPU_SHARES and TIER{1,2}_PIDS_LIMIT override the defaults; a value that is
+    not a positive integer keeps the default, as for the other tier settings."""
+    for tier in (1, 2):
+        ws.apply(workspace_manifest(f"tier{tier}", {"tier": tier}))
+    ws.start_controller(
+        TIER1_MEMORY_MB="128",
+        TIER1_CPU_SHARES="not-a-number",
+        TIER1_PIDS_LIMIT="64",
+        TIER2_PIDS_LIMIT="0",
+    )
+    ws.wait_ready("tier1")
+    host1 = ws.container("tier1").attrs["HostConfig"]
+    assert (host1["Memory"], host1["NanoCpus"], host1["PidsLimit"]) == (128 * MIB, 500_000_000, 64)
+
+    ws.wait_ready("tier2")
+    host2 = ws.container("tier2").attrs["HostConfig"]
+    assert (host2["Memory"], host2["NanoCpus"], host2["PidsLimit"]) == (512 * MIB, 1_000_000_000, 1024)
+
+
 def test_tier_limits_follow_the_settings_and_tier4_joins_the_host(ws: WorkspaceHarness) -> None:
     """TIER{2,3,4}_MEMORY_MB and _CPU_SHARES override the defaults (shares / 1024 = CPUs, a NanoCPUs cap);
     a value that is not a positive integer keeps the default, as in the Go provisioner.
@@ -313,7 +370,9 @@ def test_tier_limits_follow_the_settings_and_tier4_joins_the_host(ws: WorkspaceH
     Tier 4 is privileged with host PID and host network and binds the Docker socket last. Tiers 3 and 4
     are privileged, which this test host refuses to start: checked on the created container
     (`docker inspect`), which the controller keeps while it reports Synced=False with the start error.
+    The Docker socket is granted to the namespace along with tiers 3 and 4.
     """
+    ws.grant(tiers=[3, 4], dockerSocket=True)
     for tier in (2, 3, 4):
         ws.apply(workspace_manifest(f"tier{tier}", {"tier": tier}))
     ws.start_controller(

@@ -87,6 +87,7 @@ def test_a_digest_pin_is_pulled_from_the_registry_and_reported(
     with pytest.raises(docker.errors.ImageNotFound):
         ws.docker.images.get(digest_ref)
 
+    ws.grant(images=[{"prefix": f"{registry.address}/", "digestsOnly": True}])
     ws.apply(workspace_manifest("pinned", {"image": digest_ref}))
     ws.start_controller()
     obj = ws.wait_ready("pinned")
@@ -109,6 +110,7 @@ def test_a_moving_tag_is_pulled_again_on_recreate_and_a_pinned_tag_is_not(
     v1 = registry.image("langgraph")
     _publish(ws.docker, v1, moving, keep=True)
     _publish(ws.docker, v1, pinned, keep=True)
+    ws.grant(images=[{"prefix": f"{registry.address}/"}])
     ws.apply(workspace_manifest("moving", {"image": moving}))
     ws.apply(workspace_manifest("pinned", {"image": pinned}))
     ws.start_controller()
@@ -152,6 +154,7 @@ def test_pull_secret_opens_a_private_registry_and_its_absence_stalls(
             "regcred", auth_registry.address, credentials["username"], credentials["password"]
         )
     )
+    ws.grant(images=[{"prefix": f"{auth_registry.address}/"}])
     ws.apply(workspace_manifest("private", {"image": with_secret, "imagePullSecrets": [{"name": "regcred"}]}))
     ws.apply(workspace_manifest("anonymous", {"image": without_secret}))
     ws.start_controller()

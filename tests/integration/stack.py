@@ -97,4 +97,8 @@ def container_spec(
         privileged=False,
         pid_mode=None,
         network_mode=network or "default",
+        cap_drop=(),
+        cap_add=(),
+        security_opt=(),
+        pids_limit=0,
     )

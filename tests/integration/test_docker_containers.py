@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import docker
 import pytest
 
+from controller.api.workspace import WorkspaceSpec
+from controller.core import naming
+from controller.core.identity import WorkspaceRef
+from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.docker.adapter import DockerAdapter
 from controller.port.errors import Conflict, ContainerRuntimeError, NotFound
 from controller.port.values import File, FileTree
-from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
+from controller.settings import ControllerSettings
+from tests.integration.stack import NO_FILES, Registries, Scope, container_spec, remove_everything_named
 from tests.integration.waiting import eventually, http_get
 
 
@@ -276,3 +283,111 @@ async def test_create_attaches_to_a_network_with_an_alias(
     assert list(endpoints) == [scope.name("net")]
     assert endpoints[scope.name("net")]["NetworkID"] == network_id
     assert "ws-alias" in endpoints[scope.name("net")]["Aliases"]
+
+
+# --- tier hardening, from real plans ----------------------------------------------------------------
+
+MIB = 1024 * 1024
+TIER2_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE"]
+# Bit numbers from linux/capability.h: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6,
+# SETUID 7, NET_BIND_SERVICE 10.
+TIER2_CAP_MASK = f"{sum(1 << bit for bit in (0, 1, 3, 4, 5, 6, 7, 10)):016x}"
+
+
+@pytest.fixture
+def workspace_uids(docker_engine: Any) -> Iterator[list[str]]:
+    """Fresh Workspace UIDs for plans; whatever is named after them (container, volumes) is removed after."""
+    uids: list[str] = []
+    yield uids
+    for uid in uids:
+        remove_everything_named(docker_engine, naming.container_name(uid))
+
+
+def tier_plan(tier: int, registries: Registries, scope: Scope, uids: list[str]) -> ContainerPlan:
+    """The real plan of a Workspace of `tier` running the test agent, on the scope's network."""
+    uid = str(uuid.uuid4())
+    uids.append(uid)
+    settings = ControllerSettings(instance=scope.name("ctl"), network=scope.name("net"))
+    spec = WorkspaceSpec.model_validate({"tier": tier, "image": agent_image(registries)})
+    inputs = ResolvedInputs(config_maps=({"config.yaml": "name: hardened\n"},), auth_token="token-1")
+    plan = plan_workspace(WorkspaceRef(uid=uid, namespace="it", name=f"tier{tier}"), spec, inputs, settings)
+    assert isinstance(plan, ContainerPlan), plan
+    return plan
+
+
+async def run_planned_agent(adapter: DockerAdapter, plan: ContainerPlan) -> str:
+    """Create the plan's container through the adapter (as the reconcile does), start it, and wait until
+    its agent answers /health on the published loopback port. Returns the container's ID."""
+    network_id = await adapter.ensure_network(plan.container.network or "")
+    container_id = await adapter.create_container(plan.container, plan.files, network_id=network_id)
+    await adapter.start_container(container_id)
+
+    async def answers() -> str | None:
+        observed = await adapter.inspect_container(container_id)
+        if observed is None or observed.host_port is None or observed.health != "healthy":
+            return None
+        return await asyncio.to_thread(http_get, f"http://127.0.0.1:{observed.host_port}/health")
+
+    body = await eventually(answers, within=30, what=f"{plan.name} healthy and answering /health")
+    assert body.strip() == "ok"
+    return container_id
+
+
+def proc_status(client: docker.DockerClient, container_id: str) -> dict[str, str]:
+    """`/proc/self/status` of a process exec'd in the container, as name -> value."""
+    result = client.containers.get(container_id).exec_run(["cat", "/proc/self/status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.decode().splitlines()
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in lines)}
+
+
+async def test_tier1_container_runs_its_agent_without_capabilities_and_with_its_caps(
+    adapter: DockerAdapter,
+    registries: Registries,
+    scope: Scope,
+    workspace_uids: list[str],
+    docker_engine: Any,
+    docker_client: docker.DockerClient,
+) -> None:
+    plan = tier_plan(1, registries, scope, workspace_uids)
+    container_id = await run_planned_agent(adapter, plan)
+
+    host = docker_engine.inspect_container(container_id)["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == 256
+    assert (host["Memory"], host["NanoCpus"]) == (256 * MIB, 500_000_000)
+    assert host["ReadonlyRootfs"] is True
+    assert host["Privileged"] is False
+
+    status = proc_status(docker_client, container_id)
+    assert status["CapEff"] == "0000000000000000"
+    assert status["CapPrm"] == "0000000000000000"
+    assert status["CapBnd"] == "0000000000000000"
+    assert status["NoNewPrivs"] == "1"
+
+
+async def test_tier2_container_runs_its_agent_with_the_reduced_capability_set(
+    adapter: DockerAdapter,
+    registries: Registries,
+    scope: Scope,
+    workspace_uids: list[str],
+    docker_engine: Any,
+    docker_client: docker.DockerClient,
+) -> None:
+    plan = tier_plan(2, registries, scope, workspace_uids)
+    container_id = await run_planned_agent(adapter, plan)
+
+    host = docker_engine.inspect_container(container_id)["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] == TIER2_CAPS
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == 1024
+    assert (host["Memory"], host["NanoCpus"]) == (512 * MIB, 1_000_000_000)
+    assert host["Privileged"] is False
+
+    # Root in the container holds exactly those eight: Docker's default set would be 00000000a80425fb.
+    status = proc_status(docker_client, container_id)
+    assert status["CapEff"] == status["CapBnd"] == TIER2_CAP_MASK == "00000000000004fb"
+    assert status["NoNewPrivs"] == "1"

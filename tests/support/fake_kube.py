@@ -37,6 +37,12 @@ class FakeKube:
     unreachable: bool = False
     namespaced_rbac: bool = False
     workspace_lists: list[str | None] = field(default_factory=list)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Namespace name -> its labels."""
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """WorkspacePolicy name -> the object (its status as patched)."""
+    effective: dict[str, Any] | None = None
+    """The EffectiveWorkspacePolicy as last applied."""
 
     def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
@@ -65,6 +71,26 @@ class FakeKube:
         return [
             w for w in self.workspaces if namespace is None or w["metadata"].get("namespace") == namespace
         ]
+
+    async def list_workspace_policies(self) -> list[dict[str, Any]]:
+        self._check()
+        return [dict(policy) for policy in self.policies.values()]
+
+    async def patch_workspace_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        self._check()
+        if name not in self.policies:
+            raise ApiError(404, "NotFound", f"workspacepolicies {name} not found")
+        policy = self.policies[name]
+        policy["status"] = apply_merge_patch(policy.get("status", {}), status)
+
+    async def apply_effective_policy(self, body: Mapping[str, Any]) -> None:
+        self._check()
+        self.effective = dict(body)
+
+    async def get_namespace(self, name: str) -> dict[str, Any] | None:
+        self._check()
+        labels = self.namespaces.get(name)
+        return None if labels is None else {"metadata": {"name": name, "labels": dict(labels)}}
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._check()

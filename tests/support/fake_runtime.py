@@ -118,7 +118,7 @@ class FakeRuntime:
             name=name, image="elsewhere/img:1", platform=None, env=(), labels=dict(labels or {}),
             exposed_port="80/tcp", port_bindings=(), restart_policy="no", network=None, aliases=(),
             binds=(), read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0, privileged=False,
-            pid_mode=None, network_mode="bridge",
+            pid_mode=None, network_mode="bridge", cap_drop=(), cap_add=(), security_opt=(), pids_limit=0,
         )  # fmt: skip
         container = self._new(spec)
         container.state = "running"

@@ -54,6 +54,10 @@ class ControllerMetrics:
         """One sample's value; 0 when the controller has not exported it (yet)."""
         return self.scrape().get((name, frozenset(labels.items())), 0.0)
 
+    def workspace_gauge(self, metric: str, namespace: str, workspace: str) -> float:
+        """A per-Workspace gauge (`workspace_controller_workspace_*{namespace,name}`)."""
+        return self.scrape().get((metric, frozenset({("namespace", namespace), ("name", workspace)})), 0.0)
+
     def sweep_passes(self, outcome: str) -> float:
         return self.value("workspace_controller_sweep_passes_total", outcome=outcome)
 

@@ -8,6 +8,7 @@ from typing import Any
 from controller.api.workspace import WorkspaceSpec
 from controller.core.identity import WorkspaceRef
 from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
+from controller.core.policy import DEFAULT_GRANT, Grant
 from controller.settings import ControllerSettings
 
 UID = "3f2a9c1e-8b7d-4e21-9a0f-123456789abc"
@@ -24,7 +25,8 @@ def make_plan(
     spec: dict[str, Any] | None = None,
     inputs: ResolvedInputs = INPUTS,
     settings: ControllerSettings = SETTINGS,
+    grant: Grant = DEFAULT_GRANT,
 ) -> ContainerPlan:
-    result = plan_workspace(ALICE, WorkspaceSpec.model_validate(spec or {}), inputs, settings)
+    result = plan_workspace(ALICE, WorkspaceSpec.model_validate(spec or {}), inputs, settings, grant)
     assert isinstance(result, ContainerPlan), result
     return result

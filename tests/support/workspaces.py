@@ -40,6 +40,7 @@ CONFIG_HASH_LABEL = "molecule.ai/config-hash"
 DELETION_POLICY_LABEL = "molecule.ai/deletion-policy"
 NETWORK = "molecule-monorepo-net"
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 # Deadlines. A workspace is normally Ready within a few seconds of its controller starting; these bound
 # a failure, they are not how long anything takes.
@@ -71,6 +72,14 @@ def workspace_manifest(
         metadata["labels"] = dict(labels)
     return yaml.safe_dump(
         {"apiVersion": API_VERSION, "kind": "Workspace", "metadata": metadata, "spec": body}
+    )
+
+
+def policy_manifest(name: str, match_labels: Mapping[str, str], **spec: Any) -> str:
+    """A WorkspacePolicy granting the namespaces with `match_labels` what `spec` says."""
+    body = {"namespaceSelector": {"matchLabels": dict(match_labels)}, **spec}
+    return yaml.safe_dump(
+        {"apiVersion": API_VERSION, "kind": "WorkspacePolicy", "metadata": {"name": name}, "spec": body}
     )
 
 
@@ -233,6 +242,7 @@ class WorkspaceHarness:
     docker: docker.DockerClient
     start: Callable[..., ControllerProcess]
     controllers: list[ControllerProcess] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
 
     def start_controller(self, **env: str) -> ControllerProcess:
         """A controller process; keyword arguments are settings (environment variables)."""
@@ -247,6 +257,20 @@ class WorkspaceHarness:
 
     def controller_logs(self) -> str:
         return "".join(proc.logs() for proc in self.controllers)
+
+    # grants
+
+    def grant(self, name: str = "", **spec: Any) -> str:
+        """A WorkspacePolicy granting this test's namespace `spec` (its camelCase fields: tiers, hostPaths,
+        images, dockerSocket), selected by the namespace's own `kubernetes.io/metadata.name` label."""
+        policy = name or f"{self.namespace}-{len(self.policies)}"
+        self.kubectl.apply(policy_manifest(policy, {NAMESPACE_NAME_LABEL: self.namespace}, **spec))
+        if policy not in self.policies:
+            self.policies.append(policy)
+        return policy
+
+    def withdraw(self, policy: str) -> None:
+        self.kubectl.run("delete", "workspacepolicy", policy)
 
     # kubectl
 
@@ -356,6 +380,8 @@ class WorkspaceHarness:
                 container.remove(force=True, v=True)
             for volume in self.docker.volumes.list(filters=selector):
                 volume.remove(force=True)
+        for policy in self.policies:
+            self.kubectl.run("delete", "--ignore-not-found", "workspacepolicy", policy)
         names = self.kubectl.run("get", "workspaces", "-o", "name").split()
         for name in names:
             self.kubectl.run("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')

@@ -211,6 +211,235 @@ def test_converter_inlines_refs_and_lets_the_field_override_the_model() -> None:
     }
 
 
-def test_module_prints_the_crd_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_prints_the_crds_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
     assert crd.main([]) == 0
-    assert capsys.readouterr().out == render_crd_yaml()
+    printed = capsys.readouterr().out
+    assert printed == "---\n".join(render_crd_yaml(resource) for resource in crd.RESOURCES)
+    assert all(yaml.safe_load(part)["kind"] == "CustomResourceDefinition" for part in printed.split("---\n"))
+
+
+# --- every CRD of the group: Workspace, WorkspacePolicy, EffectiveWorkspacePolicy -----------------------
+
+WORKSPACE = crd.WORKSPACE
+WORKSPACE_POLICY = crd.WORKSPACE_POLICY
+EFFECTIVE_WORKSPACE_POLICY = crd.EFFECTIVE_WORKSPACE_POLICY
+RESOURCES = crd.RESOURCES
+Resource = crd.Resource
+
+EVERY_RESOURCE = pytest.mark.parametrize("resource", RESOURCES, ids=[r.kind for r in RESOURCES])
+
+
+def schema_of(resource: Resource) -> dict[str, Any]:
+    root: dict[str, Any] = build_crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return root
+
+
+def version_of(resource: Resource) -> dict[str, Any]:
+    (version,) = build_crd(resource)["spec"]["versions"]
+    assert isinstance(version, dict)
+    return version
+
+
+def test_resources_are_the_three_kinds_each_in_its_own_file() -> None:
+    assert [r.kind for r in RESOURCES] == ["Workspace", "WorkspacePolicy", "EffectiveWorkspacePolicy"]
+    assert [r.path.name for r in RESOURCES] == [
+        "workspaces.molecule.ai.yaml",
+        "workspacepolicies.molecule.ai.yaml",
+        "effectiveworkspacepolicies.molecule.ai.yaml",
+    ]
+    assert WORKSPACE.path == CRD_PATH
+
+
+@EVERY_RESOURCE
+def test_each_crd_file_is_up_to_date(resource: Resource) -> None:
+    assert resource.path.exists(), "run: python -m controller.api.crd --write"
+    assert resource.path.read_text(encoding="utf-8") == render_crd_yaml(resource), (
+        "crds/ is stale; run: python -m controller.api.crd --write"
+    )
+    assert yaml.safe_load(render_crd_yaml(resource)) == build_crd(resource)
+
+
+@pytest.mark.parametrize(
+    ("resource", "module"),
+    [(WORKSPACE, "workspace"), (WORKSPACE_POLICY, "policy"), (EFFECTIVE_WORKSPACE_POLICY, "policy")],
+    ids=lambda value: getattr(value, "kind", value),
+)
+def test_each_crd_file_names_the_module_it_comes_from(resource: Resource, module: str) -> None:
+    first = render_crd_yaml(resource).splitlines()[0]
+    assert first.startswith(f"# Generated from controller/api/{module}.py by ")
+
+
+@EVERY_RESOURCE
+def test_each_schema_is_structural(resource: Resource) -> None:
+    for path, node in walk(schema_of(resource)):
+        assert "type" in node, f"{resource.kind}{path} has no type"
+        kept = FORBIDDEN_KEYWORDS & node.keys()
+        assert not kept, f"{resource.kind}{path} keeps {kept}"
+        assert node.get("additionalProperties") is not False, f"{resource.kind}{path}"
+        if "properties" in node:
+            assert node["type"] == "object", f"{resource.kind}{path}"
+            assert set(node.get("required", [])) <= set(node["properties"]), f"{resource.kind}{path}"
+
+
+def unbounded(node: dict[str, Any], root: str) -> list[str]:
+    """The strings, lists and maps below `node` that nothing bounds."""
+    found: list[str] = []
+    for path, sub in walk(node, root):
+        if sub["type"] == "string" and not {"maxLength", "enum", "pattern"} & sub.keys():
+            found.append(f"{path} (string)")
+        if sub["type"] == "array" and "maxItems" not in sub:
+            found.append(f"{path} (array)")
+        if isinstance(sub.get("additionalProperties"), dict) and "maxProperties" not in sub:
+            found.append(f"{path} (map)")
+    return found
+
+
+@EVERY_RESOURCE
+def test_everything_in_each_spec_is_bounded(resource: Resource) -> None:
+    # Bounds keep CEL's estimated cost (the schema's and the admission policy's) within the budget.
+    assert unbounded(schema_of(resource)["properties"]["spec"], ".spec") == []
+
+
+def test_the_bound_check_sees_an_unbounded_node() -> None:
+    node = {
+        "type": "object",
+        "properties": {
+            "s": {"type": "string"},
+            "a": {"type": "array", "items": {"type": "string", "maxLength": 1}},
+            "m": {"type": "object", "additionalProperties": {"type": "string", "enum": ["x"]}},
+            "ok": {"type": "string", "pattern": "^x$"},
+        },
+    }
+    assert unbounded(node, "") == [".s (string)", ".a (array)", ".m (map)"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "names", "scope"),
+    [
+        (
+            WORKSPACE,
+            {
+                "kind": "Workspace",
+                "listKind": "WorkspaceList",
+                "plural": "workspaces",
+                "singular": "workspace",
+                "shortNames": ["ws"],
+                "categories": ["molecule"],
+            },
+            "Namespaced",
+        ),
+        (
+            WORKSPACE_POLICY,
+            {
+                "kind": "WorkspacePolicy",
+                "listKind": "WorkspacePolicyList",
+                "plural": "workspacepolicies",
+                "singular": "workspacepolicy",
+                "shortNames": ["wspol"],
+                "categories": ["molecule"],
+            },
+            "Cluster",
+        ),
+        (
+            EFFECTIVE_WORKSPACE_POLICY,
+            {
+                "kind": "EffectiveWorkspacePolicy",
+                "listKind": "EffectiveWorkspacePolicyList",
+                "plural": "effectiveworkspacepolicies",
+                "singular": "effectiveworkspacepolicy",
+                "categories": ["molecule"],
+            },
+            "Cluster",
+        ),
+    ],
+    ids=["Workspace", "WorkspacePolicy", "EffectiveWorkspacePolicy"],
+)
+def test_each_crd_names_and_scope(resource: Resource, names: dict[str, Any], scope: str) -> None:
+    crd_object = build_crd(resource)
+    assert crd_object["metadata"]["name"] == f"{names['plural']}.molecule.ai"
+    assert crd_object["spec"]["group"] == "molecule.ai"
+    assert crd_object["spec"]["scope"] == scope
+    assert crd_object["spec"]["names"] == names
+    version = version_of(resource)
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+
+
+def test_workspace_policy_has_a_status_subresource_and_its_columns() -> None:
+    version = version_of(WORKSPACE_POLICY)
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert list(columns) == ["Tiers", "Docker-Socket", "Namespaces", "Host-Paths", "Images", "Age"]
+    assert columns["Tiers"]["jsonPath"] == ".spec.tiers"
+    assert columns["Docker-Socket"] == {
+        "name": "Docker-Socket",
+        "type": "boolean",
+        "jsonPath": ".spec.dockerSocket",
+    }
+    assert columns["Namespaces"] == {
+        "name": "Namespaces",
+        "type": "integer",
+        "jsonPath": ".status.matchedNamespaceCount",
+    }
+    assert columns["Host-Paths"]["jsonPath"] == ".spec.hostPaths[*].path"
+    assert columns["Images"]["jsonPath"] == ".spec.images[*].prefix"
+    assert columns["Host-Paths"]["priority"] == columns["Images"]["priority"] == 1
+    assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+    # Every column reads a field the schema declares.
+    status = schema_of(WORKSPACE_POLICY)["properties"]["status"]["properties"]
+    assert {"observedGeneration", "matchedNamespaces", "matchedNamespaceCount", "admitted"} == set(status)
+    assert all("default" not in node for _, node in walk(schema_of(WORKSPACE_POLICY)["properties"]["status"]))
+
+
+def test_workspace_policy_keeps_its_cel_rules() -> None:
+    spec = schema_of(WORKSPACE_POLICY)["properties"]["spec"]["properties"]
+    host_rules = " ".join(rules(spec["hostPaths"]["items"]["properties"]["path"]))
+    for root in ("/etc", "/run", "/root", "/var", "/usr"):
+        assert f"'{root}'" in host_rules
+    assert "!self.endsWith('/')" in host_rules
+    requirement = spec["namespaceSelector"]["properties"]["matchExpressions"]["items"]
+    assert rules(requirement) == [
+        "self.operator in ['In', 'NotIn'] ? size(self.values) > 0 : size(self.values) == 0"
+    ]
+
+
+def test_the_effective_crd_has_no_cel_rules_and_no_status() -> None:
+    version = version_of(EFFECTIVE_WORKSPACE_POLICY)
+    assert "subresources" not in version
+    assert "status" not in schema_of(EFFECTIVE_WORKSPACE_POLICY)["properties"]
+    for path, node in walk(schema_of(EFFECTIVE_WORKSPACE_POLICY)):
+        assert "x-kubernetes-validations" not in node, path
+    assert "x-kubernetes-validations" not in render_crd_yaml(EFFECTIVE_WORKSPACE_POLICY)
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Default-Images", "Grants", "Age"]
+
+
+def without_cel(node: dict[str, Any]) -> dict[str, Any]:
+    out = {key: value for key, value in node.items() if key != "x-kubernetes-validations"}
+    if "properties" in out:
+        out["properties"] = {name: without_cel(sub) for name, sub in out["properties"].items()}
+    if "items" in out:
+        out["items"] = without_cel(out["items"])
+    return out
+
+
+def test_each_effective_grant_carries_every_field_of_a_policy_spec() -> None:
+    """The admission policy reads the grants in the effective object: the same schema as a policy's spec."""
+    policy_spec = schema_of(WORKSPACE_POLICY)["properties"]["spec"]
+    grant = schema_of(EFFECTIVE_WORKSPACE_POLICY)["properties"]["spec"]["properties"]["grants"]["items"]
+    assert set(grant["properties"]) == set(policy_spec["properties"]) | {"policy"}
+    for name, node in policy_spec["properties"].items():
+        assert grant["properties"][name] == without_cel(node), name
+    assert grant["required"] == ["namespaceSelector", "policy"]
+
+
+def test_policy_list_maps_are_keyed_by_required_fields() -> None:
+    expected = [
+        (WORKSPACE_POLICY, {".spec.hostPaths", ".spec.images"}),
+        (EFFECTIVE_WORKSPACE_POLICY, {".spec.grants", ".spec.grants[].hostPaths", ".spec.grants[].images"}),
+    ]
+    for resource, paths in expected:
+        maps = {p: n for p, n in walk(schema_of(resource)) if n.get("x-kubernetes-list-type") == "map"}
+        assert set(maps) == paths, resource.kind
+        for path, node in maps.items():
+            for key in node["x-kubernetes-list-map-keys"]:
+                assert key in node["items"]["required"], f"{resource.kind}{path} key {key} must be required"

@@ -21,6 +21,7 @@ from controller.core.decide import (
     STOP_GRACE,
     Action,
     Create,
+    Denied,
     History,
     Keep,
     Observation,
@@ -423,3 +424,40 @@ def test_replacement(observed: ObservedContainer, why: str | None) -> None:
 def test_follow_up(observed: ObservedContainer | None, seconds: float | None) -> None:
     assert follow_up(observed) == seconds
     assert PROGRESS_REQUEUE == 2.0
+
+
+# --- Denied: a grant withdrawn after the container was made -----------------------------------------
+
+DENIED_CAUSE = Cause(Reason.POLICY_DENIED, "tier 3 is not granted to namespace team-a: ...")
+DENIED = Denied(DENIED_CAUSE)
+
+DENIALS: list[tuple[str, Observation, History, Action]] = [
+    ("running ours -> stop, reported", ours("running"), NOTHING, Stop(CID, because=DENIED_CAUSE)),
+    ("restarting ours -> stop, reported", ours("restarting"), NOTHING, Stop(CID, because=DENIED_CAUSE)),
+    ("paused ours -> stop, reported", ours("paused"), NOTHING, Stop(CID, because=DENIED_CAUSE)),
+    ("crash-looping ours -> stop, reported", ours("running"), CRASHING, Stop(CID, because=DENIED_CAUSE)),
+    (
+        "ours with another hash -> stop, not replace",
+        ours("running", labels=with_hash("0" * 64)),
+        NOTHING,
+        Stop(CID, because=DENIED_CAUSE),
+    ),
+    ("exited ours -> stall, not restart", ours("exited"), NOTHING, Stall(DENIED_CAUSE)),
+    ("created ours -> stall, not start", ours("created"), NOTHING, Stall(DENIED_CAUSE)),
+    ("dead ours -> stall, not replace", ours("dead"), NOTHING, Stall(DENIED_CAUSE)),
+    ("missing -> stall, not create", MISSING, NOTHING, Stall(DENIED_CAUSE)),
+    ("missing with a refusal pending -> stall with the denial", MISSING, REFUSED_NOW, Stall(DENIED_CAUSE)),
+    ("foreign running -> stall, never touched", foreign("running"), NOTHING, Stall(DENIED_CAUSE)),
+]
+
+
+@pytest.mark.parametrize(
+    ("observed", "history", "expected"), [pytest.param(*row[1:], id=row[0]) for row in DENIALS]
+)
+def test_decide_denied(observed: Observation, history: History, expected: Action) -> None:
+    assert decide(DENIED, observed, history, NOW) == expected
+
+
+def test_a_denied_stop_keeps_the_grace_period_and_a_suspend_reports_nothing() -> None:
+    assert decide(DENIED, ours("running"), NOTHING, NOW) == Stop(CID, grace=STOP_GRACE, because=DENIED_CAUSE)
+    assert decide(Suspend(), ours("running"), NOTHING, NOW) == Stop(CID, because=None)

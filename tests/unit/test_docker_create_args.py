@@ -3,6 +3,7 @@ body, only the HTTP call is replaced by a capture."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import docker
@@ -78,6 +79,19 @@ def test_docker_kwargs_produce_the_go_provisioner_container_config() -> None:
     assert host["Memory"] == 512 * 1024 * 1024
     assert host["NanoCpus"] == 1_000_000_000
     assert host["ReadonlyRootfs"] is False
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] == [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "NET_BIND_SERVICE",
+    ]
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == 1024
     assert config["NetworkingConfig"] == {
         "EndpointsConfig": {"molecule-monorepo-net": {"Aliases": ["ws-3f2a9c1e-8b7"]}}
     }
@@ -87,14 +101,40 @@ def test_docker_kwargs_for_tier1_and_tier4() -> None:
     tier1 = create_with_docker_py(make_plan({"tier": 1}).container)["config"]["HostConfig"]
     assert tier1["ReadonlyRootfs"] is True
     assert tier1["Tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m"}
-    assert "Memory" not in tier1
-    assert "NanoCpus" not in tier1
+    assert tier1["Memory"] == 256 * 1024 * 1024
+    assert tier1["NanoCpus"] == 500_000_000
+    assert tier1["CapDrop"] == ["ALL"]
+    assert "CapAdd" not in tier1
+    assert tier1["SecurityOpt"] == ["no-new-privileges"]
+    assert tier1["PidsLimit"] == 256
     tier4 = create_with_docker_py(make_plan({"tier": 4}).container)["config"]
     assert tier4["HostConfig"]["NetworkMode"] == "host"
     assert tier4["HostConfig"]["Privileged"] is True
     assert tier4["HostConfig"]["PidMode"] == "host"
     assert "PortBindings" not in tier4["HostConfig"]
     assert tier4.get("NetworkingConfig") is None
+    # Privileged holds every capability: nothing dropped or added, but the pids limit is sent.
+    assert tier4["HostConfig"]["PidsLimit"] == 8192
+    assert not {"CapDrop", "CapAdd", "SecurityOpt"} & set(tier4["HostConfig"])
+
+
+def test_tier3_sends_only_its_pids_limit_of_the_hardening() -> None:
+    host = create_with_docker_py(make_plan({"tier": 3}).container)["config"]["HostConfig"]
+    assert host["PidsLimit"] == 4096
+    assert host["Privileged"] is True
+    assert not {"CapDrop", "CapAdd", "SecurityOpt"} & set(host)
+
+
+def test_a_pids_setting_reaches_the_host_config() -> None:
+    settings = ControllerSettings.from_env({"WC_INSTANCE": "test", "TIER2_PIDS_LIMIT": "333"})
+    host = create_with_docker_py(make_plan(settings=settings).container)["config"]["HostConfig"]
+    assert host["PidsLimit"] == 333
+
+
+def test_empty_hardening_fields_send_nothing_and_keep_dockers_defaults() -> None:
+    spec = dataclasses.replace(make_plan().container, cap_drop=(), cap_add=(), security_opt=(), pids_limit=0)
+    host = create_with_docker_py(spec)["config"]["HostConfig"]
+    assert not {"CapDrop", "CapAdd", "SecurityOpt", "PidsLimit"} & set(host)
 
 
 def test_the_container_joins_the_network_by_id_when_one_is_given() -> None:

@@ -56,12 +56,29 @@ def test_tier1_keeps_only_the_configs_mount() -> None:
     assert not uses_workspace_volume(None, "none", tier)
 
 
-def test_tier4_appends_the_docker_socket_last() -> None:
+def test_tier4_appends_the_docker_socket_last_where_it_is_granted() -> None:
     binds = container_binds(
-        UID, runtime="claude-code", tier=tier_host_config(4), host_path=None, access="none"
+        UID,
+        runtime="claude-code",
+        tier=tier_host_config(4),
+        host_path=None,
+        access="none",
+        docker_socket=True,
     )
     assert binds[-1] == "/var/run/docker.sock:/var/run/docker.sock"
     assert binds[-2].endswith(":/root/.claude/sessions")
+
+
+def test_without_a_grant_no_tier_gets_the_docker_socket() -> None:
+    for tier in (1, 2, 3, 4):
+        binds = container_binds(
+            UID, runtime="claude-code", tier=tier_host_config(tier), host_path=None, access="none"
+        )
+        assert "/var/run/docker.sock:/var/run/docker.sock" not in binds
+    tier2 = container_binds(
+        UID, runtime="langgraph", tier=tier_host_config(2), host_path=None, access="none", docker_socket=True
+    )
+    assert "/var/run/docker.sock:/var/run/docker.sock" not in tier2  # the grant is for tier 4 only
 
 
 def test_host_directory_replaces_the_workspace_volume() -> None:

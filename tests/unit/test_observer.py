@@ -44,7 +44,8 @@ def spec(name: str) -> ContainerSpec:
         labels=labels.with_config_hash(labels.workspace_labels(INSTANCE, owner, "Delete"), "h1"),
         exposed_port="8000/tcp", port_bindings=(), restart_policy="unless-stopped", network=None,
         aliases=(), binds=(), read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0,
-        privileged=False, pid_mode=None, network_mode="none",
+        privileged=False, pid_mode=None, network_mode="none", cap_drop=(), cap_add=(), security_opt=(),
+        pids_limit=0,
     )  # fmt: skip
 
 

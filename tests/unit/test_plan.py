@@ -20,6 +20,7 @@ from controller.core.plan import (
     needs_session_reset,
     plan_workspace,
 )
+from controller.core.policy import Grant
 from controller.docker.archive import build_tar
 from controller.port.values import ContainerSpec, File, FileTree
 from controller.settings import ControllerSettings
@@ -50,6 +51,75 @@ def test_default_plan_matches_the_go_provisioner_container() -> None:
     assert plan.fixed_endpoint is None
     assert container.platform is None
     assert plan.workspace == ALICE
+
+
+TIER2_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE")
+
+
+@pytest.mark.parametrize(
+    ("tier", "cap_drop", "cap_add", "security_opt", "pids", "memory_mb", "nano_cpus"),
+    [
+        (1, ("ALL",), (), ("no-new-privileges",), 256, 256, 500_000_000),
+        (2, ("ALL",), TIER2_CAPS, ("no-new-privileges",), 1024, 512, 1_000_000_000),
+        (3, (), (), (), 4096, 2048, 2_000_000_000),
+        (4, (), (), (), 8192, 4096, 4_000_000_000),
+    ],
+)
+def test_the_container_carries_its_tiers_hardening(
+    tier: int,
+    cap_drop: tuple[str, ...],
+    cap_add: tuple[str, ...],
+    security_opt: tuple[str, ...],
+    pids: int,
+    memory_mb: int,
+    nano_cpus: int,
+) -> None:
+    container = make_plan({"tier": tier}).container
+    assert container.cap_drop == cap_drop
+    assert container.cap_add == cap_add
+    assert container.security_opt == security_opt
+    assert container.pids_limit == pids
+    assert (container.memory, container.nano_cpus) == (memory_mb * 1024 * 1024, nano_cpus)
+
+
+def test_tier_settings_reach_the_container() -> None:
+    settings = ControllerSettings.from_env(
+        {"WC_INSTANCE": "test", "TIER1_MEMORY_MB": "64", "TIER1_CPU_SHARES": "128", "TIER1_PIDS_LIMIT": "50"}
+    )
+    container = make_plan({"tier": 1}, settings=settings).container
+    assert (container.memory, container.nano_cpus, container.pids_limit) == (
+        64 * 1024 * 1024,
+        125_000_000,
+        50,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tier", "env"),
+    [
+        (1, {"TIER1_PIDS_LIMIT": "128"}),
+        (2, {"TIER2_PIDS_LIMIT": "2048"}),
+        (3, {"TIER3_PIDS_LIMIT": "100"}),
+        (4, {"TIER4_PIDS_LIMIT": "100"}),
+        (1, {"TIER1_MEMORY_MB": "512"}),
+        (1, {"TIER1_CPU_SHARES": "1024"}),
+    ],
+)
+def test_changing_a_tiers_setting_changes_its_hash_and_only_its(tier: int, env: dict[str, str]) -> None:
+    changed_settings = ControllerSettings.from_env({"WC_INSTANCE": "test", **env})
+    default_settings = ControllerSettings.from_env({"WC_INSTANCE": "test"})
+    before = make_plan({"tier": tier}, settings=default_settings)
+    after = make_plan({"tier": tier}, settings=changed_settings)
+    assert after.config_hash != before.config_hash
+    other = 2 if tier != 2 else 1
+    untouched = make_plan({"tier": other}, settings=changed_settings)
+    assert untouched.config_hash == make_plan({"tier": other}, settings=default_settings).config_hash
+
+
+def test_a_malformed_pids_setting_keeps_the_default_and_the_hash() -> None:
+    settings = ControllerSettings.from_env({"WC_INSTANCE": "test", "TIER2_PIDS_LIMIT": "lots"})
+    assert make_plan(settings=settings).config_hash == make_plan().config_hash
+    assert make_plan(settings=settings).container.pids_limit == 1024
 
 
 def test_volumes_are_labeled_and_only_those_mounted_are_planned() -> None:
@@ -88,7 +158,7 @@ def test_config_files_include_the_token_and_the_tar_carries_them() -> None:
 
 
 def test_tier4_joins_no_network_and_publishes_no_port() -> None:
-    plan = make_plan({"tier": 4})
+    plan = make_plan({"tier": 4}, grant=Grant(tiers=frozenset({1, 2, 4}), docker_socket=True))
     assert plan.container.network is None
     assert plan.container.network_mode == "host"
     assert plan.container.port_bindings == ()
@@ -96,6 +166,13 @@ def test_tier4_joins_no_network_and_publishes_no_port() -> None:
     assert plan.fixed_endpoint == "http://127.0.0.1:8000"
     assert plan.internal_url is None
     assert plan.container.binds[-1] == "/var/run/docker.sock:/var/run/docker.sock"
+
+
+def test_tier4_gets_the_docker_socket_only_when_granted_and_the_grant_is_in_the_hash() -> None:
+    without = make_plan({"tier": 4}, grant=Grant(tiers=frozenset({1, 2, 4})))
+    with_socket = make_plan({"tier": 4}, grant=Grant(tiers=frozenset({1, 2, 4}), docker_socket=True))
+    assert "/var/run/docker.sock:/var/run/docker.sock" not in without.container.binds
+    assert without.config_hash != with_socket.config_hash  # granting it later recreates the container
 
 
 def test_spec_platform_url_and_awareness_reach_the_env() -> None:

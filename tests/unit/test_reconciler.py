@@ -29,6 +29,7 @@ from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
 from controller.port.values import ObservedImage
 from controller.reconcile import actions
 from controller.reconcile.observer import Observer
+from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler, Result
 from controller.settings import ControllerSettings
 from tests.support.fake_kube import FakeKube
@@ -121,12 +122,16 @@ class World:
         self.kube = RecordingKube(runtime=self.runtime)
         self.observer = Observer(self.runtime, INSTANCE)
         self.events = SettlingEvents(self.kube)
+        self.policies = PolicyStore(
+            self.kube, default_image_prefix=self.settings.registry_prefix, wake_all=lambda: None
+        )
         self.reconciler = Reconciler(
             runtime=self.runtime,
             kube=self.kube,
             settings=self.settings,
             observer=self.observer,
             events=self.events,
+            policies=self.policies,
         )
         self.body = new_body(**spec)
 
@@ -939,6 +944,7 @@ def test_a_session_reset_is_not_done_twice_by_a_controller_that_restarted_before
             settings=world.settings,
             observer=world.observer,
             events=world.events,
+            policies=world.policies,
         )
         mark = world.mark()
         await world.reconcile()

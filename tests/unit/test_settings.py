@@ -26,9 +26,10 @@ def test_defaults_with_an_empty_environment() -> None:
     assert s.liveness == "http://127.0.0.1:8081/healthz"
     assert (s.log_format, s.log_level) == ("text", "INFO")
     assert dict(s.tier_limits) == {
-        2: TierLimits(512, 1024),
-        3: TierLimits(2048, 2048),
-        4: TierLimits(4096, 4096),
+        1: TierLimits(memory_mb=256, cpu_shares=512, pids_limit=256),
+        2: TierLimits(memory_mb=512, cpu_shares=1024, pids_limit=1024),
+        3: TierLimits(memory_mb=2048, cpu_shares=2048, pids_limit=4096),
+        4: TierLimits(memory_mb=4096, cpu_shares=4096, pids_limit=8192),
     }
 
 
@@ -80,20 +81,43 @@ def test_tier_overrides_replace_the_defaults() -> None:
     limits = tier_limits_from_env(
         {"TIER3_MEMORY_MB": "8192", "TIER3_CPU_SHARES": "4096", "TIER2_MEMORY_MB": "+64"}
     )
-    assert limits[3] == TierLimits(memory_mb=8192, cpu_shares=4096)
-    assert limits[2] == TierLimits(memory_mb=64, cpu_shares=1024)
-    assert limits[4] == TierLimits(memory_mb=4096, cpu_shares=4096)
+    assert limits[3] == TierLimits(memory_mb=8192, cpu_shares=4096, pids_limit=4096)
+    assert limits[2] == TierLimits(memory_mb=64, cpu_shares=1024, pids_limit=1024)
+    assert limits[4] == TierLimits(memory_mb=4096, cpu_shares=4096, pids_limit=8192)
 
 
 @pytest.mark.parametrize("raw", ["not-a-number", "0", "-5", "", " 5", "1_000", "1.5", str(2**63)])
 def test_tier_override_that_is_not_a_positive_int64_keeps_the_default(raw: str) -> None:
-    limits = tier_limits_from_env({"TIER2_MEMORY_MB": raw, "TIER4_CPU_SHARES": raw})
+    limits = tier_limits_from_env(
+        {
+            "TIER2_MEMORY_MB": raw,
+            "TIER4_CPU_SHARES": raw,
+            "TIER1_MEMORY_MB": raw,
+            "TIER1_CPU_SHARES": raw,
+            "TIER1_PIDS_LIMIT": raw,
+            "TIER3_PIDS_LIMIT": raw,
+        }
+    )
     assert limits[2].memory_mb == 512
     assert limits[4].cpu_shares == 4096
+    assert limits[1] == TierLimits(memory_mb=256, cpu_shares=512, pids_limit=256)
+    assert limits[3].pids_limit == 4096
 
 
-def test_tier_one_has_no_override_variables() -> None:
-    assert 1 not in tier_limits_from_env({"TIER1_MEMORY_MB": "100"})
+def test_tier_one_memory_and_cpu_and_every_tiers_pids_limit_are_settings() -> None:
+    s = ControllerSettings.from_env(
+        {
+            "TIER1_MEMORY_MB": "100",
+            "TIER1_CPU_SHARES": "256",
+            "TIER1_PIDS_LIMIT": "32",
+            "TIER2_PIDS_LIMIT": "512",
+            "TIER3_PIDS_LIMIT": "9000",
+            "TIER4_PIDS_LIMIT": str(2**63 - 1),
+        }
+    )
+    assert s.tier_limits[1] == TierLimits(memory_mb=100, cpu_shares=256, pids_limit=32)
+    assert [s.tier_limits[tier].pids_limit for tier in (2, 3, 4)] == [512, 9000, 2**63 - 1]
+    assert (s.tier_limits[2].memory_mb, s.tier_limits[2].cpu_shares) == (512, 1024)
 
 
 def test_controller_numbers_are_read_from_wc_variables() -> None:

@@ -144,7 +144,8 @@ def container_spec(candidate: Candidate, binds: tuple[str, ...]) -> ContainerSpe
         name=candidate.name, image=IMAGE, platform=None, env=(), labels=candidate.labels,
         exposed_port="8000/tcp", port_bindings=(), restart_policy="unless-stopped", network=None,
         aliases=(), binds=binds, read_only_rootfs=False, tmpfs={}, memory=0, nano_cpus=0,
-        privileged=False, pid_mode=None, network_mode="none",
+        privileged=False, pid_mode=None, network_mode="none", cap_drop=(), cap_add=(), security_opt=(),
+        pids_limit=0,
     )  # fmt: skip
 
 

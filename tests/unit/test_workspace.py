@@ -175,9 +175,30 @@ def test_host_path_is_refused_like_the_go_provisioner(path: str, fragment: str) 
     assert fragment in problem
 
 
-@pytest.mark.parametrize("path", ["/", "/home/u/project", "/etcetera", "/library", "/srv/data/", "/opt/x"])
+@pytest.mark.parametrize(
+    "path", ["/home/u/project", "/etcetera", "/library", "/srv/data", "/opt/x", "/running"]
+)
 def test_host_path_outside_system_directories_is_allowed(path: str) -> None:
     assert host_path_problem(path) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("/", "must not end with '/'"),
+        ("/srv/data/", "must not end with '/'"),
+        ("/run", "/run"),
+        ("/run/docker.sock", "/run"),
+        ("/root", "/root"),
+        ("/root/.ssh", "/root"),
+    ],
+)
+def test_the_host_root_runtime_sockets_and_roots_home_are_below_the_floor(path: str, fragment: str) -> None:
+    """The floor under every grant: the host's root, /run (the Docker socket; /var/run links there) and
+    /root are never mounted, whatever a WorkspacePolicy grants."""
+    problem = host_path_problem(path)
+    assert problem is not None
+    assert fragment in problem
 
 
 def test_spec_rejects_a_system_host_path_even_with_access_none() -> None:

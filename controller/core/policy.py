@@ -1,0 +1,140 @@
+"""What a namespace's Workspaces may ask for, and whether a Workspace asks for more: pure.
+
+`grant_for` unites every WorkspacePolicy whose namespace selector matches a namespace's labels (grants are
+additive, like RBAC) on top of the default; `policy_denial` checks a Workspace spec against that grant.
+The admission policy in deploy/admission/ evaluates the same rules in CEL at `kubectl apply` time, with the
+same messages: each names the rule that was not met and what a cluster admin would grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from controller.api.policy import (
+    DEFAULT_TIERS,
+    HostPathGrant,
+    ImageGrant,
+    LabelSelector,
+    WorkspacePolicySpec,
+)
+from controller.api.workspace import WorkspaceSpec
+from controller.core.causes import Cause, Reason
+
+DIGEST_MARKER = "@sha256:"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one namespace may use: the default plus every policy that selects it."""
+
+    tiers: frozenset[int] = frozenset(DEFAULT_TIERS)
+    host_paths: tuple[HostPathGrant, ...] = ()
+    images: tuple[ImageGrant, ...] = ()
+    docker_socket: bool = False
+    policies: tuple[str, ...] = ()
+    """The WorkspacePolicies that contributed, by name."""
+
+
+DEFAULT_GRANT = Grant()
+
+
+def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics: every matchLabels entry and every expression must hold."""
+    if any(labels.get(key) != value for key, value in selector.match_labels.items()):
+        return False
+    for requirement in selector.match_expressions:
+        present = requirement.key in labels
+        value = labels.get(requirement.key)
+        if requirement.operator == "In" and not (present and value in requirement.values):
+            return False
+        if requirement.operator == "NotIn" and present and value in requirement.values:
+            return False
+        if requirement.operator == "Exists" and not present:
+            return False
+        if requirement.operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mapping[str, str]) -> Grant:
+    """The union of the default and every policy (name, spec) whose selector matches `labels`."""
+    tiers = set(DEFAULT_TIERS)
+    host_paths: list[HostPathGrant] = []
+    images: list[ImageGrant] = []
+    docker_socket = False
+    names: list[str] = []
+    for name, spec in sorted(policies, key=lambda item: item[0]):
+        if not selector_matches(spec.namespace_selector, labels):
+            continue
+        names.append(name)
+        tiers.update(spec.tiers)
+        host_paths.extend(spec.host_paths)
+        images.extend(spec.images)
+        docker_socket = docker_socket or spec.docker_socket
+    return Grant(frozenset(tiers), tuple(host_paths), tuple(images), docker_socket, tuple(names))
+
+
+def policy_denial(
+    spec: WorkspaceSpec, namespace: str, grant: Grant, default_image_prefix: str
+) -> Cause | None:
+    """Why `spec` asks for more than `grant` allows in `namespace` (Stalled/PolicyDenied), or None."""
+    if spec.tier not in grant.tiers:
+        return Cause(Reason.POLICY_DENIED, tier_message(spec.tier, namespace))
+    mount = spec.workspace
+    if (
+        mount.host_path
+        and mount.access != "none"
+        and not host_path_granted(mount.host_path, mount.access, grant)
+    ):
+        return Cause(Reason.POLICY_DENIED, host_path_message(mount.host_path, mount.access, namespace))
+    if spec.image and not image_granted(spec.image, grant, default_image_prefix):
+        return Cause(Reason.POLICY_DENIED, image_message(spec.image, namespace, default_image_prefix))
+    return None
+
+
+def host_path_granted(path: str, access: str, grant: Grant) -> bool:
+    """Whether a granted root covers `path` (the root itself or below it) with at least `access`.
+
+    Paths are compared as the schema leaves them: absolute, without '..', '//', '/./' or a trailing '/'
+    (which also keeps "/" out of every grant), so a prefix comparison on whole components is exact.
+    """
+    for root in grant.host_paths:
+        below = path == root.path or path.startswith(root.path + "/")
+        if below and (root.access == "read_write" or access == "read_only"):
+            return True
+    return False
+
+
+def image_granted(image: str, grant: Grant, default_image_prefix: str) -> bool:
+    if image.startswith(default_image_prefix.rstrip("/") + "/"):
+        return True
+    return any(
+        image.startswith(source.prefix) and (not source.digests_only or DIGEST_MARKER in image)
+        for source in grant.images
+    )
+
+
+_HOW = "a cluster admin grants it with a WorkspacePolicy whose namespaceSelector matches this namespace"
+
+
+def tier_message(tier: int, namespace: str) -> str:
+    return (
+        f"tier {tier} is not granted to namespace {namespace}: tiers 1 and 2 are allowed everywhere; "
+        f"{_HOW} (spec.tiers: [{tier}])"
+    )
+
+
+def host_path_message(path: str, access: str, namespace: str) -> str:
+    return (
+        f"workspace.hostPath {path} ({access}) is not granted to namespace {namespace}: no host path is "
+        f"allowed by default; {_HOW} (spec.hostPaths: [{{path: {path}, access: {access}}}])"
+    )
+
+
+def image_message(image: str, namespace: str, default_image_prefix: str) -> str:
+    return (
+        f"image {image} is not granted to namespace {namespace}: images under "
+        f"{default_image_prefix.rstrip('/')}/ are allowed everywhere; {_HOW} (spec.images: "
+        "[{prefix: <registry>/<path>/}], with digestsOnly for references pinned by @sha256 digest)"
+    )
