@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -39,9 +40,13 @@ def configure_logging(fmt: str, level: str) -> None:
     # kopf's per-object lines are useful; aiohttp's and urllib3's are noise at INFO.
     for noisy in ("aiohttp", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    # kopf reports every watch event handled; the controller logs what it did instead.
+    # kopf reports every watch event handled (Workspaces, policies, namespaces); the controller logs what
+    # it did instead.
     logging.getLogger("kopf.objects").addFilter(_drop_event_handler_lines)
 
 
+_EVENT_HANDLER_DONE = re.compile(r"Handler 'on_\w+_event' succeeded")
+
+
 def _drop_event_handler_lines(record: logging.LogRecord) -> bool:
-    return "'on_workspace_event' succeeded" not in record.getMessage()
+    return _EVENT_HANDLER_DONE.search(record.getMessage()) is None
