@@ -1,9 +1,11 @@
 """kopf wiring: thin and declarative. Everything it calls lives in modules named for what they hold.
 
-Each Workspace gets one reconcile loop (a kopf daemon) that runs when woken: by a change to the
-Workspace (an `on.event` handler), by a container event (`reconcile.watchers`), by the resync timer
-(which first lists the runtime once for everyone), or by its own requeue. One reconcile is in flight
-per Workspace and triggers that arrive meanwhile coalesce, as in a controller-runtime work queue.
+kopf watches; the controller does the rest. Each Workspace gets one loop of the controller's own
+(`reconcile.loops`), fed by the Workspace watch (an `on.event` handler) and woken by a container event
+(`reconcile.watchers`), the resync timer (which first lists the runtime once for everyone), or its own
+requeue. The loop owns the Workspace's finalizer: kopf keeps no state on the object (no annotations,
+no finalizer of its own), so a Workspace of any size the schema allows is handled, and one being deleted
+when the controller starts is finished like any other.
 
 The long-lived parts are built once at start-up and kept in kopf's `memo` (`memo.controller`); every
 handler reaches them through it.
@@ -25,12 +27,11 @@ from prometheus_client import start_http_server
 from controller import docker, metrics
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import GROUP, PLURAL, VERSION
-from controller.core.backoff import backoff
 from controller.kube.client import KubeClient
 from controller.kube.event_recorder import EventRecorder
-from controller.kube.workspace_object import WorkspaceObject, needs_attention
-from controller.port.errors import ContainerRuntimeError
+from controller.kube.workspace_object import WorkspaceObject
 from controller.port.runtime import ContainerRuntime
+from controller.reconcile.loops import WorkspaceLoops
 from controller.reconcile.observer import Observer
 from controller.reconcile.orphan_sweeper import OrphanSweeper
 from controller.reconcile.policies import PolicyStore
@@ -42,7 +43,6 @@ from controller.settings import ControllerSettings
 log = logging.getLogger(__name__)
 
 registry = kopf.OperatorRegistry()
-FINALIZER = "molecule.ai/workspace-cleanup"
 
 
 @dataclass
@@ -57,8 +57,19 @@ class Controller:
     sweeper: OrphanSweeper
     policies: PolicyStore
     triggers: Triggers
+    loops: WorkspaceLoops = field(init=False)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     active: int = 0
+
+    def __post_init__(self) -> None:
+        self.loops = WorkspaceLoops(
+            kube=self.kube,
+            triggers=self.triggers,
+            reconcile=self.reconcile,
+            finalize=self.reconciler.finalize,
+            forget=self.reconciler.forget,
+            on_count=metrics.WORKSPACES.set,
+        )
 
     @classmethod
     def build(cls, settings: ControllerSettings) -> Controller:
@@ -96,6 +107,7 @@ class Controller:
         ]
 
     async def close(self) -> None:
+        await self.loops.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -104,7 +116,7 @@ class Controller:
         await self.runtime.close()
         await self.kube.close()
 
-    async def reconcile(self, obj: WorkspaceObject, *, fresh: bool) -> Result:
+    async def reconcile(self, obj: WorkspaceObject, fresh: bool) -> Result:
         """One reconcile, counted and timed as controller-runtime counts them."""
         self.active += 1
         metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).set(self.active)
@@ -133,7 +145,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | No
 @kopf.on.startup(registry=registry)
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False  # Events are posted explicitly, not from log lines.
-    settings.persistence.finalizer = FINALIZER
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
@@ -166,13 +177,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-async def on_workspace_event(type: str | None, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    # async: it runs on the event loop, where the triggers live (a sync handler would run in a thread).
-    controller: Controller = memo.controller
-    if type == "DELETED":
-        controller.reconciler.forget(uid)
-    elif needs_attention(body):
-        controller.triggers.wake(uid)
+async def on_workspace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    # async: it runs on the event loop, where the loops and their triggers live.
+    memo.controller.loops.on_event(type, body)
 
 
 @kopf.on.event(GROUP, VERSION, POLICY_PLURAL, registry=registry)
@@ -188,47 +195,6 @@ async def on_effective_policy_event(type: str | None, body: kopf.Body, memo: kop
 @kopf.on.event("", "v1", "namespaces", registry=registry)
 async def on_namespace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.policies.namespace_event(type, body)
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=10.0)
-async def workspace_loop(
-    body: kopf.Body, uid: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    controller: Controller = memo.controller
-    triggers = controller.triggers
-    triggers.register(uid)
-    metrics.WORKSPACES.inc()
-    try:
-        while not stopped:
-            obj = WorkspaceObject.from_body(body)
-            if obj.deleting:
-                return
-            result = await controller.reconcile(obj, fresh=triggers.take_fresh_observation(uid))
-            if stopped:
-                return
-            if result.requeue_after == 0:
-                continue
-            # Woken by a trigger or the resync (which wakes everyone); a requeue sets its own deadline.
-            await triggers.wait(uid, result.requeue_after)
-    finally:
-        triggers.unregister(uid)
-        metrics.WORKSPACES.dec()
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-async def on_workspace_delete(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
-    """The finalizer: the container goes, the volumes per deletionPolicy; runtime errors retry."""
-    controller: Controller = memo.controller
-    obj = WorkspaceObject.from_body(body)
-    try:
-        await controller.reconciler.finalize(obj)
-    except ContainerRuntimeError as exc:
-        delay = backoff(retry)
-        raise kopf.TemporaryError(
-            f"cleaning up Docker objects failed, retrying in {delay:.0f}s: {exc}", delay=delay
-        ) from exc
-    finally:
-        controller.triggers.unregister(obj.ref.uid)
 
 
 def run(settings: ControllerSettings, *, namespaces: Collection[str]) -> int:

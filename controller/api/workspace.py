@@ -85,6 +85,16 @@ CONDITION_TYPE_PATTERN = (
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 TOKEN_MAX_LENGTH = 64
 
+# Size: a Workspace must fit where Kubernetes keeps it. `kubectl apply` (client-side) copies the whole
+# object into the last-applied-configuration annotation, and all of an object's annotations together may
+# hold 256 KiB; its JSON escapes '<', '>' and '&' as six bytes each. So the free text a spec carries inline
+# (config file contents and env values) shares one budget, the other fields are bounded so that the
+# largest Workspace the schema admits, written entirely in the costliest characters, still fits (a unit
+# test builds it). Larger configuration goes in ConfigMaps (spec.config.fromConfigMaps, 1 MiB each).
+INLINE_TEXT_BUDGET = 24 * 1024
+MAX_ENV = 64
+MAX_CONFIG_FILES = 64
+
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 WorkspaceAccess = Literal["none", "read_only", "read_write"]
 DeletionPolicy = Literal["Delete", "Retain"]
@@ -268,8 +278,8 @@ class EnvVar(ApiModel):
         }
     )
 
-    name: str = Field(max_length=253, pattern=ENV_NAME_PATTERN)
-    value: str | None = Field(default=None, max_length=32768)
+    name: str = Field(max_length=128, pattern=ENV_NAME_PATTERN)
+    value: str | None = Field(default=None, max_length=INLINE_TEXT_BUDGET)
     value_from: EnvVarSource | None = None
 
     @model_validator(mode="after")
@@ -298,7 +308,7 @@ class ConfigFile(ApiModel):
             ]
         },
     )
-    content: str = Field(max_length=262144)
+    content: str = Field(max_length=INLINE_TEXT_BUDGET)
 
     @field_validator("path")
     @classmethod
@@ -365,7 +375,7 @@ class WorkspaceMount(ApiModel):
 
     host_path: str | None = Field(
         default=None,
-        max_length=4096,
+        max_length=1024,
         json_schema_extra={"x-kubernetes-validations": host_path_floor_cel("workspace.hostPath")},
     )
     access: WorkspaceAccess = "none"
@@ -397,11 +407,33 @@ class Awareness(ApiModel):
     """Injected as AWARENESS_NAMESPACE and AWARENESS_URL."""
 
     namespace: str = Field(min_length=1, max_length=253)
-    url: str = Field(min_length=1, max_length=2048, pattern=URL_PATTERN)
+    url: str = Field(min_length=1, max_length=512, pattern=URL_PATTERN)
+
+
+_INLINE_TEXT_CEL = (
+    "(has(self.config) && has(self.config.files) ? self.config.files.map(f, size(f.content)).sum() : 0)"
+    " + (has(self.env) ? self.env.filter(e, has(e.value)).map(e, size(e.value)).sum() : 0)"
+)
+
+
+def inline_text_message(total: int | str) -> str:
+    return (
+        f"spec.config.files contents and spec.env values hold at most {INLINE_TEXT_BUDGET} characters "
+        f"together ({total} here): put larger configuration in a ConfigMap (spec.config.fromConfigMaps)"
+    )
 
 
 class WorkspaceSpec(ApiModel):
     """The desired agent workspace: one Docker container plus its volumes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                # A message without the total: the apiserver's cost estimate of one with it is far too high.
+                _cel(f"{_INLINE_TEXT_CEL} <= {INLINE_TEXT_BUDGET}", inline_text_message("more"))
+            ]
+        }
+    )
 
     runtime: str = Field(
         default="langgraph",
@@ -427,7 +459,7 @@ class WorkspaceSpec(ApiModel):
     tier: int = Field(default=2, ge=1, le=4, description="Isolation and resource tier, 1 (sandboxed) to 4.")
     env: tuple[EnvVar, ...] = Field(
         default=(),
-        max_length=128,
+        max_length=MAX_ENV,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     config: ConfigSource = ConfigSource()
@@ -445,7 +477,7 @@ class WorkspaceSpec(ApiModel):
     platform_url: str | None = Field(
         default=None,
         alias="platformURL",
-        max_length=2048,
+        max_length=512,
         pattern=URL_PATTERN,
         description="Unset: the controller's PLATFORM_URL setting.",
     )
@@ -464,6 +496,13 @@ class WorkspaceSpec(ApiModel):
     def _unique_env(cls, env: tuple[EnvVar, ...]) -> tuple[EnvVar, ...]:
         _require_unique([e.name for e in env], "env name")
         return env
+
+    @model_validator(mode="after")
+    def _inline_text_budget(self) -> WorkspaceSpec:
+        total = sum(len(f.content) for f in self.config.files) + sum(len(e.value or "") for e in self.env)
+        if total > INLINE_TEXT_BUDGET:
+            raise ValueError(inline_text_message(total))
+        return self
 
 
 # --- status -------------------------------------------------------------------------------------------

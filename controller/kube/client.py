@@ -50,6 +50,10 @@ class KubeApi(Protocol):
 
     async def list_workspaces(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
 
+    async def patch_workspace(
+        self, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]: ...
+
     async def list_workspace_policies(self) -> list[dict[str, Any]]: ...
 
     async def patch_workspace_policy_status(self, name: str, status: Mapping[str, Any]) -> None: ...
@@ -169,6 +173,18 @@ class KubeClient:
             body={"status": status},
             content_type="application/merge-patch+json",
         )
+
+    async def patch_workspace(
+        self, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A JSON patch of the Workspace's metadata (its finalizer); returns the object as stored."""
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            self.workspace_path(namespace, name),
+            body=operations,
+            content_type="application/json-patch+json",
+        )
+        return result
 
     async def list_workspaces(
         self, namespace: str | None = None, page_size: int = 500

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
 from tests.support.controller_process import ControllerProcess
 from tests.support.kubectl import Kubectl
+from tests.support.relay import DaemonRelay, daemon_socket_path
 from tests.support.workspaces import WorkspaceHarness
 
 
@@ -24,3 +26,15 @@ def ws(
     harness = WorkspaceHarness(installed.in_namespace(namespace), namespace, docker_client, start_controller)
     yield harness
     harness.cleanup()
+
+
+@pytest.fixture
+def daemon_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonRelay]:
+    """A relay in front of the real Docker daemon's socket, for a controller to be pointed at
+    (DOCKER_HOST=relay.url): cut it to make the daemon go away, or hold a request to stop between steps."""
+    upstream = daemon_socket_path()
+    assert upstream is not None, "the relay needs the daemon on a unix socket"
+    directory = Path(tmp_path_factory.mktemp("relay", numbered=True))  # socket paths are short
+    relay = DaemonRelay(directory / "d.sock", upstream)
+    yield relay
+    relay.close()

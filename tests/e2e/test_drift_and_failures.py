@@ -14,7 +14,6 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -23,7 +22,7 @@ import pytest
 from tests.support.controller_process import ControllerProcess
 from tests.support.metrics import ControllerMetrics, docker_calls
 from tests.support.polling import wait_until
-from tests.support.relay import DaemonRelay, daemon_socket_path
+from tests.support.relay import DaemonRelay
 from tests.support.stack import Registry
 from tests.support.watch import Seen, watching
 from tests.support.workspaces import (
@@ -328,16 +327,6 @@ def test_a_healthy_workspace_costs_no_writes_on_resync(ws: WorkspaceHarness) -> 
     container.reload()
     assert container.id == settled.container["id"]
     assert container.attrs["State"]["StartedAt"] == started_at
-
-
-@pytest.fixture
-def daemon_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonRelay]:
-    upstream = daemon_socket_path()
-    assert upstream is not None, "the relay needs the daemon on a unix socket"
-    directory = Path(tmp_path_factory.mktemp("relay", numbered=True))  # socket paths are short
-    relay = DaemonRelay(directory / "d.sock", upstream)
-    yield relay
-    relay.close()
 
 
 def test_docker_unavailable_destroys_nothing_and_the_workspace_recovers(

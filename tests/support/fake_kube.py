@@ -10,6 +10,7 @@ API server does for a ServiceAccount bound only to Roles in some namespaces.
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,9 @@ class FakeKube:
     """WorkspacePolicy name -> the object (its status as patched)."""
     effective: dict[str, Any] | None = None
     """The EffectiveWorkspacePolicy as last applied."""
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Workspace objects by (namespace, name), for metadata JSON patches (the finalizer)."""
+    workspace_patches: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
@@ -71,6 +75,23 @@ class FakeKube:
         return [
             w for w in self.workspaces if namespace is None or w["metadata"].get("namespace") == namespace
         ]
+
+    async def patch_workspace(
+        self, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """RFC 6902 as the API server applies it: all operations or none (a failed test is a 422)."""
+        self._check()
+        self.workspace_patches.append(operations)
+        current = self.objects.get((namespace, name))
+        if current is None:
+            raise ApiError(404, "NotFound", f"workspaces {name} not found")
+        patched = copy.deepcopy(current)
+        for op in operations:
+            apply_json_patch_operation(patched, op)
+        version = int((patched.get("metadata") or {}).get("resourceVersion") or 0) + 1
+        patched.setdefault("metadata", {})["resourceVersion"] = str(version)
+        self.objects[(namespace, name)] = patched
+        return copy.deepcopy(patched)
 
     async def list_workspace_policies(self) -> list[dict[str, Any]]:
         self._check()
@@ -113,6 +134,30 @@ class FakeKube:
     ) -> None:
         self._check()
         self.events.append(RecordedEvent(workspace, type_, reason, message))
+
+
+def apply_json_patch_operation(document: dict[str, Any], op: Mapping[str, Any]) -> None:
+    """One RFC 6902 operation (test, add, remove, replace) on `document`, in place."""
+    *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
+    target: Any = document
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    kind = op["op"]
+    if kind == "test":
+        actual = target[int(last)] if isinstance(target, list) and last != "-" else target.get(last)
+        if actual != op["value"]:
+            raise ApiError(422, "Invalid", f"test of {op['path']} failed")
+    elif kind == "add" and isinstance(target, list):
+        target.append(op["value"]) if last == "-" else target.insert(int(last), op["value"])
+    elif kind in ("add", "replace"):
+        target[last] = op["value"]
+    elif kind == "remove":
+        if isinstance(target, list):
+            del target[int(last)]
+        else:
+            del target[last]
+    else:
+        raise ValueError(f"unsupported JSON patch operation {kind!r}")
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:

@@ -5,16 +5,22 @@ puts a relay between the controller and the real server instead, and cuts it. Th
 socket behaviour, not a fake API: `go_away()` cuts every open connection and then accepts and
 immediately drops new ones (what a client sees while a server restarts); `come_back()` resumes
 forwarding. The relay forwards bytes only, so TLS (and mTLS) passes through untouched.
+
+On the Docker daemon's plain HTTP, `hold(pattern)` also keeps the next request whose request line
+matches from reaching the daemon, so a test can stop the controller (SIGKILL) exactly between two of
+its steps: everything before happened on the real daemon, the held request never does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -40,9 +46,18 @@ class Relay:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._listener = listener
+        self._holds: list[Hold] = []
         self._listener.listen(64)
         self._thread = threading.Thread(target=self._accept_loop, name=name, daemon=True)
         self._thread.start()
+
+    def hold(self, pattern: bytes, *, after: bytes | None = None) -> Hold:
+        """Keep the next request matching `pattern` (a regex on its first bytes) from the server; with
+        `after`, only once a request matching that was forwarded."""
+        hold = Hold(re.compile(pattern), re.compile(after) if after else None)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
 
     def go_away(self) -> None:
         self._away.set()
@@ -82,12 +97,14 @@ class Relay:
             with self._lock:
                 self._open.update((client, upstream))
                 self.forwarded += 1
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, requests in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, requests), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
         try:
             while data := src.recv(65536):
+                if requests and self._held(data):
+                    return  # never forwarded; the connection closes with the held request
                 dst.sendall(data)
         except OSError:
             pass
@@ -97,6 +114,38 @@ class Relay:
                 self._open.discard(dst)
             _close(src)
             _close(dst)
+
+    def _held(self, data: bytes) -> bool:
+        with self._lock:
+            holds = list(self._holds)
+        for hold in holds:
+            if hold.after is not None and not hold.armed:
+                if hold.after.search(data[:512]):
+                    hold.armed = True
+                continue
+            if hold.pattern.search(data[:512]):
+                with self._lock:
+                    self._holds.remove(hold)
+                hold.reached.set()
+                while not hold.released.wait(0.1) and not self._closing.is_set():
+                    pass
+                return True
+        return False
+
+
+@dataclass
+class Hold:
+    """One held request: `reached` is set once it arrived (and is being kept from the server)."""
+
+    pattern: re.Pattern[bytes]
+    after: re.Pattern[bytes] | None = None
+    armed: bool = False
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no request matching {self.pattern.pattern!r} within {timeout}s")
 
 
 class DaemonRelay(Relay):
