@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import ValidationError
@@ -56,9 +57,17 @@ class PolicyStore:
         try:
             items = await self._kube.list_workspace_policies()
         except ApiError as exc:
-            if not exc.not_found:
+            if exc.not_found:
+                log.warning(
+                    "the WorkspacePolicy CRD is not installed: every namespace gets the default grant"
+                )
+            elif exc.status == HTTPStatus.FORBIDDEN:
+                # Fail closed: a controller that may not read the grants gives none beyond the default.
+                log.warning(
+                    "WorkspacePolicies may not be listed (RBAC): every namespace gets the default grant"
+                )
+            else:
                 raise
-            log.warning("the WorkspacePolicy CRD is not installed: every namespace gets the default grant")
             items = []
         for body in items:
             self._take_policy(body)
@@ -117,12 +126,20 @@ class PolicyStore:
         """What `namespace` may use: the default plus every policy whose selector matches its labels."""
         labels = self._namespaces.get(namespace)
         if labels is None:
-            body = await self._kube.get_namespace(namespace)
-            labels = {
-                str(k): str(v) for k, v in ((body or {}).get("metadata") or {}).get("labels", {}).items()
-            }
+            labels = await self._read_labels(namespace)
             self._namespaces.setdefault(namespace, labels)
         return grant_for(((name, spec) for name, (_, spec) in self._policies.items()), labels)
+
+    async def _read_labels(self, namespace: str) -> dict[str, str]:
+        try:
+            body = await self._kube.get_namespace(namespace)
+        except ApiError as exc:
+            if exc.status != HTTPStatus.FORBIDDEN:
+                raise
+            # Under namespaced RBAC: only policies that select every namespace can apply here.
+            log.warning("namespace %s may not be read (RBAC): its labels count as none", namespace)
+            return {}
+        return {str(k): str(v) for k, v in ((body or {}).get("metadata") or {}).get("labels", {}).items()}
 
     @property
     def default_image_prefix(self) -> str:
@@ -178,8 +195,16 @@ class PolicyStore:
                 await self.publish()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the publisher must outlive any one failure
+            except ApiError as exc:
+                if exc.status == HTTPStatus.FORBIDDEN:
+                    # Under namespaced RBAC there is nothing to publish to; admission is the cluster's.
+                    log.warning("the workspace policies may not be published (RBAC): %s", exc)
+                    continue
                 log.warning("publishing the workspace policies failed (retrying): %s", exc)
+                self._changed.set()
+                await asyncio.sleep(RETRY_DELAY)
+            except Exception:  # the publisher must outlive any one failure
+                log.exception("publishing the workspace policies failed (retrying)")
                 self._changed.set()
                 await asyncio.sleep(RETRY_DELAY)
 

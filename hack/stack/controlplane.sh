@@ -2,6 +2,8 @@
 # A local Kubernetes control plane: etcd + kube-apiserver on loopback, like controller-runtime's envtest.
 #   controlplane.sh start <state-dir>   start (building the binaries first if they are not cached)
 #   controlplane.sh stop <state-dir>    stop by PID (SIGTERM, then SIGKILL)
+#   controlplane.sh restart <state-dir> apiserver|etcd   one of the two stopped and started again on the
+#                                       same ports, certificates and etcd data (a restart, not a reset)
 # Writes into <state-dir>: admin.kubeconfig (client cert in system:masters), controller.kubeconfig
 # (a non-admin identity: the ServiceAccount workspace-controller/workspace-controller, which only gets
 # what deploy/ grants it), the certificates, logs, and env (KUBECONFIG and the ports, for sourcing).
@@ -70,51 +72,38 @@ stop_pid() { # stop_pid <pidfile>
   rm -f "$1"
 }
 
-start() {
-  local s=$1 bindir etcd_port etcd_peer api_port start_ts
-  mkdir -p "$s"
-  s=$(cd "$s" && pwd)
-  bindir=$("$here/../build-controlplane.sh" | tail -n 1)
-  stop "$s"
-  start_ts=$(date +%s.%N)
-  certs "$s"
-  etcd_port=${WC_ETCD_PORT:-$(free_port)}
-  etcd_peer=$(free_port)
-  api_port=${WC_APISERVER_PORT:-$(free_port)}
-  setsid "$bindir/etcd" --name local --data-dir "$s/etcd-data" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-    --initial-cluster "local=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --log-level warn \
-    >"$s/etcd.log" 2>&1 < /dev/null &
-  echo $! > "$s/etcd.pid"
-  setsid "$bindir/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+run_etcd() { # run_etcd <state> <bindir> <client port> <peer port>
+  setsid "$2/etcd" --name local --data-dir "$1/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$3" --advertise-client-urls "http://127.0.0.1:$3" \
+    --listen-peer-urls "http://127.0.0.1:$4" --initial-advertise-peer-urls "http://127.0.0.1:$4" \
+    --initial-cluster "local=http://127.0.0.1:$4" --unsafe-no-fsync --log-level warn \
+    >>"$1/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$1/etcd.pid"
+}
+
+run_apiserver() { # run_apiserver <state> <bindir> <etcd port> <apiserver port>
+  setsid "$2/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$3" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$4" \
     --endpoint-reconciler-type none \
-    --cert-dir "$s/pki" --tls-cert-file "$s/pki/apiserver.crt" --tls-private-key-file "$s/pki/apiserver.key" \
-    --client-ca-file "$s/pki/ca.crt" \
+    --cert-dir "$1/pki" --tls-cert-file "$1/pki/apiserver.crt" --tls-private-key-file "$1/pki/apiserver.key" \
+    --client-ca-file "$1/pki/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$s/pki/sa.pub" --service-account-signing-key-file "$s/pki/sa.key" \
+    --service-account-key-file "$1/pki/sa.pub" --service-account-signing-key-file "$1/pki/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 \
     --authorization-mode RBAC --allow-privileged=true \
     --disable-admission-plugins ServiceAccount \
-    >"$s/apiserver.log" 2>&1 < /dev/null &
-  echo $! > "$s/apiserver.pid"
-  kubeconfig "$s" admin "$api_port"
-  kubeconfig "$s" controller "$api_port"
-  ln -sf "$bindir/kubectl" "$s/kubectl"
-  cat > "$s/env" <<ENV
-export KUBECONFIG=$s/admin.kubeconfig
-export WC_KUBECTL=$bindir/kubectl
-export WC_APISERVER_PORT=$api_port
-export WC_ETCD_PORT=$etcd_port
-ENV
+    >>"$1/apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$1/apiserver.pid"
+}
+
+wait_ready() { # wait_ready <state> <apiserver port> <started at>
+  local s=$1 api_port=$2 start_ts=$3
   for _ in $(seq 1 600); do
     if curl -sf --cacert "$s/pki/ca.crt" --cert "$s/pki/admin.crt" --key "$s/pki/admin.key" \
         "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; then
-      log "kube-apiserver ready on https://127.0.0.1:$api_port in $(python3 -c "import time; print(round(time.time()-$start_ts,1))")s (etcd 127.0.0.1:$etcd_port)"
-      log "export KUBECONFIG=$s/admin.kubeconfig"
-      return
+      log "kube-apiserver ready on https://127.0.0.1:$api_port in $(python3 -c "import time; print(round(time.time()-$start_ts,1))")s"
+      return 0
     fi
     for p in etcd apiserver; do
       if ! kill -0 "$(cat "$s/$p.pid")" 2>/dev/null; then
@@ -127,6 +116,52 @@ ENV
   exit 1
 }
 
+start() {
+  local s=$1 bindir etcd_port etcd_peer api_port start_ts
+  mkdir -p "$s"
+  s=$(cd "$s" && pwd)
+  bindir=$("$here/../build-controlplane.sh" | tail -n 1)
+  stop "$s"
+  start_ts=$(date +%s.%N)
+  certs "$s"
+  etcd_port=${WC_ETCD_PORT:-$(free_port)}
+  etcd_peer=${WC_ETCD_PEER_PORT:-$(free_port)}
+  api_port=${WC_APISERVER_PORT:-$(free_port)}
+  : > "$s/etcd.log"
+  : > "$s/apiserver.log"
+  run_etcd "$s" "$bindir" "$etcd_port" "$etcd_peer"
+  run_apiserver "$s" "$bindir" "$etcd_port" "$api_port"
+  kubeconfig "$s" admin "$api_port"
+  kubeconfig "$s" controller "$api_port"
+  ln -sf "$bindir/kubectl" "$s/kubectl"
+  cat > "$s/env" <<ENV
+export KUBECONFIG=$s/admin.kubeconfig
+export WC_KUBECTL=$bindir/kubectl
+export WC_APISERVER_PORT=$api_port
+export WC_ETCD_PORT=$etcd_port
+export WC_ETCD_PEER_PORT=$etcd_peer
+ENV
+  wait_ready "$s" "$api_port" "$start_ts"
+  log "etcd on 127.0.0.1:$etcd_port"
+  log "export KUBECONFIG=$s/admin.kubeconfig"
+}
+
+restart() { # restart <state> apiserver|etcd: one process stopped and started again, everything else kept
+  local s=$1 which=$2 bindir start_ts
+  s=$(cd "$s" && pwd)
+  # shellcheck disable=SC1091
+  . "$s/env"
+  bindir=$(dirname "$WC_KUBECTL")
+  start_ts=$(date +%s.%N)
+  stop_pid "$s/$which.pid"
+  case "$which" in
+    apiserver) run_apiserver "$s" "$bindir" "$WC_ETCD_PORT" "$WC_APISERVER_PORT" ;;
+    etcd) run_etcd "$s" "$bindir" "$WC_ETCD_PORT" "$WC_ETCD_PEER_PORT" ;;
+    *) echo "restart: apiserver or etcd" >&2; exit 2 ;;
+  esac
+  wait_ready "$s" "$WC_APISERVER_PORT" "$start_ts"
+}
+
 stop() {
   local s=$1
   stop_pid "$s/apiserver.pid"
@@ -136,5 +171,6 @@ stop() {
 case "${1:-}" in
   start) start "${2:?state dir}" ;;
   stop) stop "${2:?state dir}" ;;
-  *) echo "usage: $0 start|stop <state-dir>" >&2; exit 2 ;;
+  restart) restart "${2:?state dir}" "${3:?apiserver or etcd}" ;;
+  *) echo "usage: $0 start|stop <state-dir> | restart <state-dir> apiserver|etcd" >&2; exit 2 ;;
 esac

@@ -111,6 +111,45 @@ class ControlPlane:
     def stop(self) -> None:
         run_script("bash", HACK / "stack" / "controlplane.sh", "stop", self.state_dir)
 
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for `user` (in `groups`), with a client certificate signed by this cluster's CA:
+        an identity that has only what RBAC grants it."""
+        pki = self.state_dir / "pki"
+        key, cert = pki / f"{user}.key", pki / f"{user}.crt"
+        subject = "".join(f"/O={group}" for group in groups) + f"/CN={user}"
+        subprocess.run(
+            ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key),
+             "-out", str(pki / f"{user}.csr")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        extensions = pki / f"{user}.ext"
+        extensions.write_text("extendedKeyUsage=clientAuth\n")
+        subprocess.run(
+            ["openssl", "x509", "-req", "-in", str(pki / f"{user}.csr"), "-CA", str(pki / "ca.crt"),
+             "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-days", "1", "-extfile", str(extensions),
+             "-out", str(cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        server = next(
+            line.split("server:", 1)[1].strip()
+            for line in self.admin_kubeconfig.read_text().splitlines()
+            if "server:" in line
+        )
+        path = self.state_dir / f"{user}.kubeconfig"
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: local\n  cluster:\n    server: {server}\n"
+            f"    certificate-authority: {pki / 'ca.crt'}\n"
+            f"users:\n- name: {user}\n  user:\n    client-certificate: {cert}\n    client-key: {key}\n"
+            f"contexts:\n- name: {user}@local\n  context: {{cluster: local, user: {user}}}\n"
+            f"current-context: {user}@local\n"
+        )
+        return path
+
+    def restart(self, which: str) -> None:
+        """Stop `apiserver` or `etcd` and start it again: same ports, certificates and data."""
+        run_script("bash", HACK / "stack" / "controlplane.sh", "restart", self.state_dir, which)
+
 
 def start_control_plane(state_dir: Path) -> ControlPlane:
     run_script("bash", HACK / "stack" / "controlplane.sh", "start", state_dir)

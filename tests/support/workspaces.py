@@ -244,9 +244,9 @@ class WorkspaceHarness:
     controllers: list[ControllerProcess] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)
 
-    def start_controller(self, **env: str) -> ControllerProcess:
-        """A controller process; keyword arguments are settings (environment variables)."""
-        proc = self.start(**env)
+    def start_controller(self, *args: str, **env: str) -> ControllerProcess:
+        """A controller process; arguments are its command line, keyword arguments settings (env)."""
+        proc = self.start(*args, **env)
         self.controllers.append(proc)
         return proc
 

@@ -19,6 +19,7 @@ from controller.api.policy import MAX_MATCHED_NAMESPACES_LISTED, MAX_POLICIES, H
 from controller.api.workspace import API_VERSION
 from controller.core.policy import DEFAULT_GRANT, Grant
 from controller.kube.client import ApiError
+from controller.reconcile import policies as policies_module
 from controller.reconcile.policies import EFFECTIVE_POLICY_NAME, PolicyStore
 from tests.support.fake_kube import FakeKube
 
@@ -116,12 +117,25 @@ def test_load_without_the_crd_is_no_policy() -> None:
     asyncio.run(scenario())
 
 
+def test_load_under_rbac_that_forbids_listing_policies_fails_closed_to_the_default() -> None:
+    """A controller run under a namespaced Role may not read the cluster's policies: it grants nothing
+    beyond the default (fail closed) rather than refuse to start."""
+
+    async def scenario() -> None:
+        kube = CountingKube(list_error=403, namespaces={"team-a": PROD})
+        store, _ = make_store(kube)
+        await store.load()
+        assert await store.grant("team-a") == DEFAULT_GRANT
+
+    asyncio.run(scenario())
+
+
 def test_load_fails_on_any_other_api_error() -> None:
     async def scenario() -> None:
-        store, _ = make_store(CountingKube(list_error=403))
+        store, _ = make_store(CountingKube(list_error=500))
         with pytest.raises(ApiError) as caught:
             await store.load()
-        assert caught.value.status == 403
+        assert caught.value.status == 500
 
     asyncio.run(scenario())
 
@@ -635,3 +649,67 @@ def test_beyond_the_admission_limit_the_first_policies_by_name_are_published_and
     assert kube.policies[f"p{MAX_POLICIES - 1:03d}"]["status"]["admitted"] is True
     assert kube.policies[f"p{MAX_POLICIES:03d}"]["status"]["admitted"] is False
     assert kube.policies[f"p{MAX_POLICIES + 1:03d}"]["status"]["admitted"] is False
+
+
+@dataclass
+class ForbiddingKube(CountingKube):
+    """Namespaced RBAC: cluster-scoped reads and the effective policy are forbidden."""
+
+    async def get_namespace(self, name: str) -> dict[str, Any] | None:
+        self.namespace_reads.append(name)
+        raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden')
+
+    async def apply_effective_policy(self, body: Mapping[str, Any]) -> None:
+        self.applied.append(dict(body))
+        raise ApiError(403, "Forbidden", "effectiveworkspacepolicies is forbidden")
+
+
+def test_a_namespace_that_may_not_be_read_has_no_labels_and_only_select_all_policies_apply() -> None:
+    async def scenario() -> None:
+        kube = ForbiddingKube(namespaces={"team-a": PROD})
+        store, _ = make_store(kube)
+        store.policy_event(
+            "ADDED", policy("prod-only", {"namespaceSelector": {"matchLabels": PROD}, "tiers": [3]})
+        )
+        store.policy_event("ADDED", policy("everyone", {"namespaceSelector": {}, "tiers": [4]}))
+        grant = await store.grant("team-a")
+        assert grant.tiers == frozenset({1, 2, 4})
+        assert grant.policies == ("everyone",)
+        await store.grant("team-a")
+        assert kube.namespace_reads == ["team-a"]  # read (and refused) once, then remembered
+
+    asyncio.run(scenario())
+
+
+def test_a_publication_the_rbac_forbids_is_not_retried_until_something_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(policies_module, "PUBLISH_DELAY", 0.001)
+    monkeypatch.setattr(policies_module, "RETRY_DELAY", 0.001)
+
+    async def scenario() -> None:
+        kube = ForbiddingKube()
+        store, _ = make_store(kube)
+        applied = asyncio.Event()
+        refuse = kube.apply_effective_policy
+
+        async def signalling(body: Mapping[str, Any]) -> None:
+            applied.set()
+            await refuse(body)
+
+        kube.apply_effective_policy = signalling  # type: ignore[method-assign]
+        await store.load()
+        publisher = asyncio.create_task(store.publish_forever())
+        try:
+            await asyncio.wait_for(applied.wait(), 5)
+            applied.clear()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(applied.wait(), 0.1)  # refused once, not retried in a loop
+            assert len(kube.applied) == 1
+            store.policy_event("ADDED", policy("new", {"namespaceSelector": {}, "tiers": [3]}))
+            await asyncio.wait_for(applied.wait(), 5)  # a change tries again
+            assert len(kube.applied) == 2
+        finally:
+            publisher.cancel()
+
+    asyncio.run(scenario())
