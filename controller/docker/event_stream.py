@@ -1,10 +1,10 @@
 """The daemon's container event stream, followed in a thread and delivered to asyncio as the port's
 `ContainerEvent`s.
 
-Two synthetic events tell the consumer when its picture may have gaps and it should re-list everything:
-CONNECTED once the first subscription is live, and RECONNECTED after the stream had to be re-established
-(the daemon restarted or the connection broke) or events had to be dropped because the consumer fell
-behind.
+Synthetic events tell the consumer about the stream itself: CONNECTED once the first subscription is
+live; DISCONNECTED when a live stream ends or breaks (the daemon may be gone: look now); RECONNECTED after
+the stream had to be re-established (the daemon restarted or the connection broke) or events had to be
+dropped because the consumer fell behind (the picture may have gaps: re-list everything).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from controller.docker.classify import classify
-from controller.port.values import CONNECTED, RECONNECTED, ContainerEvent, Health
+from controller.port.values import CONNECTED, DISCONNECTED, RECONNECTED, ContainerEvent, Health
 
 __all__ = [
     "CONTAINER_ACTIONS",
@@ -105,7 +105,7 @@ async def follow_events(
     initial_backoff: float = 0.5,
     max_backoff: float = 10.0,
     max_queued: int = 10_000,
-) -> AsyncIterator[ContainerEvent]:
+) -> AsyncGenerator[ContainerEvent, None]:
     """Yield events from `open_source` until the consumer stops iterating or `shutdown` is set.
 
     The blocking read runs in its own thread (not the call executor: it never returns). When the
@@ -210,6 +210,9 @@ class _Follower:
             _quietly(close)
             if not self._done():
                 log.warning("docker events: stream ended; reconnecting in %.1fs", delay)
+                if not self._deliver(ContainerEvent(kind=DISCONNECTED)):
+                    self.stop()
+                    return
                 self._wait(delay)
                 delay = min(delay * 2, self._max)
 

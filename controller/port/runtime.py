@@ -103,8 +103,9 @@ class ContainerRuntime(Protocol):
     # -- events and lifecycle ----------------------------------------------------------------------
 
     def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:
-        """Follow events of containers carrying `selector`: CONNECTED once subscribed, RECONNECTED after
-        any gap (re-list then), then container actions. Reconnects by itself; ends when closed."""
+        """Follow events of containers carrying `selector`: CONNECTED once subscribed, DISCONNECTED
+        when a live stream ends, RECONNECTED after any gap (re-list then), then container actions.
+        Reconnects by itself; ends when closed."""
         ...
 
     async def close(self) -> None:

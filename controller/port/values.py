@@ -23,6 +23,9 @@ NO_LABELS: Labels = MappingProxyType({})
 
 CONNECTED = "connected"
 """A `ContainerEvent.kind`: the event stream is subscribed."""
+DISCONNECTED = "disconnected"
+"""A `ContainerEvent.kind`: the live stream ended or broke (the daemon may be gone): look now, rather
+than report the last known state until the next resync."""
 RECONNECTED = "reconnected"
 """A `ContainerEvent.kind`: events may have been missed (stream re-established, or the consumer fell
 behind): re-list everything."""

@@ -11,7 +11,7 @@ from controller import metrics
 from controller.core import labels
 from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
-from controller.port.values import CONNECTED, RECONNECTED
+from controller.port.values import CONNECTED, DISCONNECTED, RECONNECTED
 from controller.reconcile.observer import Observer
 from controller.reconcile.triggers import Triggers
 
@@ -42,9 +42,11 @@ async def follow_runtime_events(
         try:
             async for event in runtime.events(owned):
                 metrics.DOCKER_EVENTS.labels(event.kind).inc()
-                if event.kind in (CONNECTED, RECONNECTED):
-                    # Events may have been missed while the stream was down: re-observe everything.
-                    if event.kind == RECONNECTED:
+                if event.kind in (CONNECTED, DISCONNECTED, RECONNECTED):
+                    # Disconnected: the daemon may be gone; every loop looks now (and says so) instead of
+                    # reporting the last known state until the next resync. Reconnected: events may have
+                    # been missed while the stream was down: re-observe everything.
+                    if event.kind != CONNECTED:
                         with contextlib.suppress(ContainerRuntimeError):
                             await observer.refresh()
                         triggers.wake_all()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.port.values import CONNECTED, RECONNECTED, ContainerEvent
+from controller.port.values import CONNECTED, DISCONNECTED, RECONNECTED, ContainerEvent
 from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
 from tests.integration.waiting import EventLog, eventually
 from tests.support.relay import DaemonRelay, daemon_socket_path
@@ -159,6 +159,7 @@ async def test_stream_reconnects_with_backoff_and_says_so_when_the_daemon_comes_
         await log.wait_for(is_(CONNECTED), within=10, what="subscribed through the relay")
 
         relay.go_away()
+        await log.wait_for(is_(DISCONNECTED), within=10, what="told the stream ended")
 
         async def retried_three_times() -> bool:
             return len(relay.refused_at) >= 3
@@ -169,6 +170,7 @@ async def test_stream_reconnects_with_backoff_and_says_so_when_the_daemon_comes_
         assert second - first >= 0.8
         assert third - second >= 1.6
         assert not any(e.kind == RECONNECTED for e in log.events)
+        assert [e.kind for e in log.events].count(DISCONNECTED) == 1, "once per outage, not per attempt"
 
         relay.come_back()
         await log.wait_for(is_(RECONNECTED), within=15, what="reconnected")

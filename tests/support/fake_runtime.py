@@ -26,6 +26,7 @@ from controller.port.errors import (
 )
 from controller.port.values import (
     CONNECTED,
+    DISCONNECTED,
     RECONNECTED,
     ContainerEvent,
     ContainerSpec,
@@ -126,7 +127,8 @@ class FakeRuntime:
 
     def emit(self, event: ContainerEvent) -> None:
         """Deliver `event` to the open event stream (dropped when none is open). Container events reach
-        it when their labels match its selector; stream events (RECONNECTED) always do, as with the port."""
+        it when their labels match its selector; stream events (DISCONNECTED, RECONNECTED) always do,
+        as with the port."""
         if self._events is not None:
             self._events.put_nowait(event)
 
@@ -277,7 +279,7 @@ class FakeRuntime:
         return image.id if image else ""
 
 
-_STREAM_EVENTS = (CONNECTED, RECONNECTED)
+_STREAM_EVENTS = (CONNECTED, DISCONNECTED, RECONNECTED)
 """Events about the stream itself, which carry no container labels and are never filtered out."""
 
 

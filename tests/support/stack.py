@@ -40,6 +40,31 @@ def ensure_docker() -> None:
 
 
 @dataclass(frozen=True)
+class OwnDaemon:
+    """A Docker daemon of its own (hack/stack/dockerd.sh), beside the machine's: stopped and started by
+    the test that owns it without disturbing anything else."""
+
+    directory: Path  # short: the socket's path must fit a sockaddr_un
+    bridge_cidr: str = "10.222.255.1/24"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.directory / 'docker.sock'}"
+
+    def start(self) -> OwnDaemon:
+        run_script("bash", HACK / "stack" / "dockerd.sh", "start", self.directory, self.bridge_cidr)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM and wait until it has exited (it stops its containers first)."""
+        run_script("bash", HACK / "stack" / "dockerd.sh", "stop", self.directory)
+
+    def remove(self) -> None:
+        """Remove its containers and networks, stop it, delete its bridge (its data directory stays)."""
+        run_script("bash", HACK / "stack" / "dockerd.sh", "remove", self.directory)
+
+
+@dataclass(frozen=True)
 class Registry:
     name: str
     address: str  # host:port on loopback

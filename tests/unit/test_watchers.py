@@ -15,7 +15,7 @@ import pytest
 
 from controller.core import labels
 from controller.port.errors import RuntimeUnavailable
-from controller.port.values import CONNECTED, RECONNECTED, ContainerEvent, Labels
+from controller.port.values import CONNECTED, DISCONNECTED, RECONNECTED, ContainerEvent, Labels
 from controller.reconcile import watchers
 from controller.reconcile.observer import Observer
 from controller.reconcile.triggers import Triggers
@@ -210,6 +210,35 @@ def test_a_reconnect_whose_list_fails_still_wakes_everyone_and_the_stream_goes_o
             runtime.emit(die(mine, 1))
             assert await woken(triggers, UID)
             assert triggers.take_fresh_observation(UID) is True
+        finally:
+            await stop(follower)
+
+    asyncio.run(scenario())
+
+
+def test_a_disconnect_makes_every_loop_look_at_docker_now() -> None:
+    """The daemon went away: no loop keeps reporting its last picture until the next resync."""
+
+    async def scenario() -> None:
+        runtime, triggers = StreamRuntime(), Triggers()
+        observer = Observer(runtime, INSTANCE)
+        workspace_container(runtime, UID)
+        for uid in (UID, OTHER_UID):
+            triggers.register(uid)
+        await observer.refresh()
+        follower = start(follow_runtime_events(runtime, observer, triggers, INSTANCE))
+        try:
+            await runtime.subscribed()
+            runtime.fail("list_containers", RuntimeUnavailable("daemon gone"))
+            runtime.emit(ContainerEvent(kind=DISCONNECTED))
+            assert await woken(triggers, UID)
+            assert await woken(triggers, OTHER_UID)
+            assert runtime.count("list_containers") == 2
+            # The failed list dropped the old one: a woken loop asks Docker (and learns it is away)
+            # rather than trusting the list from before, which would say "absent" without a call.
+            before = runtime.count("inspect_container")
+            assert await observer.observe("ws-absent") is None
+            assert runtime.count("inspect_container") == before + 1
         finally:
             await stop(follower)
 
