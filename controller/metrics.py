@@ -66,6 +66,13 @@ DOCKER_EVENTS = Counter(
     "Docker events received for this controller's containers, by action.",
     ["action"],
 )
+KUBE_REQUESTS = Counter(
+    "rest_client_requests_total",
+    "Requests this controller made to the Kubernetes API itself (status, finalizer, events, secrets, "
+    "policies), by HTTP method and status code ('<error>' when no answer came); kopf's watches are not "
+    "counted. Writes that keep growing while nothing changes mean a hot loop.",
+    ["code", "method"],
+)
 SWEEP_REMOVED = Counter(
     "workspace_controller_sweep_removed_total",
     "Orphaned Docker objects removed by the sweep, by kind (container|volume).",

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import aiohttp
 import kopf
 
+from controller import metrics
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from controller.core.identity import WorkspaceRef
@@ -148,6 +149,7 @@ class KubeClient:
                 params=params,
                 headers={"Content-Type": content_type},
             ) as resp:
+                metrics.KUBE_REQUESTS.labels(str(resp.status), method).inc()
                 text = await resp.text()
                 if resp.status >= 400:
                     try:
@@ -157,6 +159,7 @@ class KubeClient:
                         raise ApiError(resp.status, resp.reason or "", text[:500]) from None
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError) as exc:
+            metrics.KUBE_REQUESTS.labels("<error>", method).inc()
             raise ApiError(0, "Unreachable", str(exc) or type(exc).__name__) from exc
 
     # --- Workspaces -------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ Workspace to exactly one container on the same volumes, leaves nothing behind, a
 The controller reaches the real daemon through a relay that holds one chosen request back (it never
 reaches the daemon): the test kills the controller while it waits for that request, so everything
 before it happened and nothing after it did.
+
+A status write is one PATCH, which the apiserver applies whole or not at all: a kill "during" it is a kill
+before it (the after-the-start step holds the inspection that precedes the write: the container runs,
+the status still says Creating) or after it (a Ready Workspace under a restarted controller, which
+tests/e2e/test_workspace_adoption.py covers).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """A controller that dies mid-provision (SIGKILL, no cleanup) and the one that replaces it: the new
-controller adopts what exists instead of duplicating it, and finishes the job.
+controller adopts what exists instead of duplicating it, and finishes the job; one killed once all is
+Ready is replaced without a single change.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from tests.support.metrics import ControllerMetrics
 from tests.support.polling import wait_until
 from tests.support.workspaces import WorkspaceHarness, containers_of, workspace_manifest
 
@@ -69,3 +71,34 @@ def test_a_controller_killed_right_after_apply_is_replaced_without_duplicates(ws
 
     ws.start_controller()
     _all_ready_with_one_container(ws, uids)
+
+
+def test_a_controller_killed_after_writing_ready_is_replaced_without_any_change(ws: WorkspaceHarness) -> None:
+    """SIGKILL once the status says Ready (the last write of provisioning): the next controller takes a
+    look, finds everything as the status says, and changes nothing: same container, never restarted, no
+    condition transition, no status write."""
+    first = ws.start_controller()
+    for name in NAMES:
+        ws.apply(workspace_manifest(name))
+    before = {name: ws.wait_ready(name) for name in NAMES}
+    started = {name: containers_of(ws.docker, obj["metadata"]["uid"])[0].attrs["State"]["StartedAt"]
+               for name, obj in before.items()}  # fmt: skip
+    first.kill()
+
+    metrics = ControllerMetrics.of(ws.start_controller())
+    wait_until(
+        lambda: (
+            metrics.value("controller_runtime_reconcile_total", controller="workspace", result="success")
+            >= len(NAMES)
+        ),
+        timeout=60,
+        what="the new controller looked at every Workspace",
+    )
+    for name, obj in before.items():
+        (container,) = containers_of(ws.docker, obj["metadata"]["uid"])
+        assert container.id == obj["status"]["container"]["id"]
+        assert container.attrs["State"]["StartedAt"] == started[name], f"{name} was restarted"
+        now = ws.get(name)
+        assert now["status"] == obj["status"], f"{name}: the status changed"
+        assert now["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], "a write happened"
+    assert metrics.value("rest_client_requests_total", code="200", method="PATCH") == 0
