@@ -44,7 +44,7 @@ from tests.support.workspaces import (
     is_ready,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.long]
+pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(1800)]
 
 CLIENTS = 6
 PER_CLIENT = 50
