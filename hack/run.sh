@@ -40,7 +40,13 @@ if [ -z "${MOLECULE_IMAGE_REGISTRY:-}" ]; then
 fi
 
 k apply -f "$repo/crds" >/dev/null
-k wait --for=condition=Established --timeout=60s crd/workspaces.molecule.ai >/dev/null
+k wait --for=condition=Established --timeout=60s \
+  crd/workspaces.molecule.ai crd/workspacepolicies.molecule.ai crd/effectiveworkspacepolicies.molecule.ai >/dev/null
+# Established is not yet served: the apiserver answers 429 until each new resource's storage is ready.
+for _ in $(seq 1 60); do
+  k get workspaces,workspacepolicies,effectiveworkspacepolicies -A >/dev/null 2>&1 && break
+  sleep 0.5
+done
 k apply -f "$repo/deploy/samples/workspace.yaml"
 
 cat >&2 <<MSG

@@ -77,7 +77,10 @@ IMAGE_REF_PATTERN = (
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
     r"(@sha256:[a-f0-9]{64})?$"
 )
-URL_PATTERN = r"^https?://[^\s]+$"
+# A NUL byte cannot reach a process: its environment entries are C strings. Text that becomes an
+# environment variable (env values, the URLs, the awareness namespace) may not hold one.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+URL_PATTERN = r"^https?://[^\s\x00]+$"
 CONDITION_TYPE_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
@@ -279,7 +282,7 @@ class EnvVar(ApiModel):
     )
 
     name: str = Field(max_length=128, pattern=ENV_NAME_PATTERN)
-    value: str | None = Field(default=None, max_length=INLINE_TEXT_BUDGET)
+    value: str | None = Field(default=None, max_length=INLINE_TEXT_BUDGET, pattern=NO_NUL_PATTERN)
     value_from: EnvVarSource | None = None
 
     @model_validator(mode="after")
@@ -406,7 +409,7 @@ class SessionSpec(ApiModel):
 class Awareness(ApiModel):
     """Injected as AWARENESS_NAMESPACE and AWARENESS_URL."""
 
-    namespace: str = Field(min_length=1, max_length=253)
+    namespace: str = Field(min_length=1, max_length=253, pattern=NO_NUL_PATTERN)
     url: str = Field(min_length=1, max_length=512, pattern=URL_PATTERN)
 
 

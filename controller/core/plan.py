@@ -50,6 +50,7 @@ class ResolvedInputs:
     auth_token: the workspace's bearer token (from spec.authToken's Secret or the controller-owned one).
     auth_token_secret: the name of the Secret it came from (reported in the status).
     pull_secrets: parsed ``.dockerconfigjson`` documents of spec.imagePullSecrets, in spec order.
+    secret_values: the values read from Secrets (env, token, registry credentials), for redaction.
     """
 
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -57,6 +58,9 @@ class ResolvedInputs:
     auth_token: str = field(default="", repr=False)
     auth_token_secret: str = ""
     pull_secrets: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    """Every value read from a Secret (env values, the token, registry credentials): never to be
+    written into a message (`core.redact`)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class ContainerPlan:
     restart_requested_at: str | None
     auth_token_secret: str
     """The Secret the token in /configs came from (reported in the status, never hashed by name)."""
+    secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    """Values read from Secrets, to be redacted from any message (`core.redact`)."""
 
     @property
     def name(self) -> str:
@@ -204,6 +210,7 @@ def plan_workspace(
         session_reset_token=session_reset_token,
         restart_requested_at=spec.restart_requested_at,
         auth_token_secret=resolved.auth_token_secret,
+        secret_values=resolved.secret_values | {resolved.auth_token} - {""},
     )
 
 

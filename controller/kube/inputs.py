@@ -43,6 +43,15 @@ def _decode(value: str) -> bytes:
         raise _Unresolved(Reason.INVALID_CONFIG, "a Secret value is not valid base64") from exc
 
 
+def _credential_values(document: dict[str, Any]) -> set[str]:
+    """The secret strings of a Docker config document: every field of every entry but the username."""
+    values: set[str] = set()
+    for entry in (document.get("auths") or {}).values():
+        if isinstance(entry, dict):
+            values.update(v for k, v in entry.items() if k != "username" and isinstance(v, str) and v)
+    return values
+
+
 class InputResolver:
     """Resolves inputs with one GET per referenced object per pass (several references share it)."""
 
@@ -64,6 +73,8 @@ class InputResolver:
                 config_maps[name] = await self._kube.get_configmap(ws.namespace, name)
             return config_maps[name]
 
+        secret_values: set[str] = set()
+
         async def key_value(ref: KeySelector, kind: str, where: str) -> str | None:
             if kind == "Secret":
                 obj = await secret(ref.name)
@@ -71,11 +82,19 @@ class InputResolver:
                 raw = data.get(ref.key)
                 value = None if raw is None else _decode(raw).decode("utf-8", errors="replace")
                 reason = Reason.SECRET_NOT_FOUND
+                if value is not None:
+                    secret_values.add(value)
             else:
                 obj = await config_map(ref.name)
                 value = ((obj or {}).get("data") or {}).get(ref.key)
                 reason = Reason.CONFIG_MAP_NOT_FOUND
             if value is not None:
+                if "\x00" in str(value):
+                    raise _Unresolved(
+                        Reason.INVALID_CONFIG,
+                        f"{kind} {ws.namespace}/{ref.name} key {ref.key!r} ({where}) holds a NUL byte, "
+                        "which an environment variable cannot carry",
+                    )
                 return str(value)
             if ref.optional:
                 return None
@@ -140,6 +159,7 @@ class InputResolver:
                         'JSON object ({"auths": {...}})',
                     )
                 pull.append(document)
+                secret_values.update(_credential_values(document))
 
             token, token_secret = await self._auth_token(ws, spec, secret)
         except _Unresolved as unresolved:
@@ -151,6 +171,7 @@ class InputResolver:
             auth_token=token,
             auth_token_secret=token_secret,
             pull_secrets=tuple(pull),
+            secret_values=frozenset(secret_values),
         )
 
     async def _auth_token(

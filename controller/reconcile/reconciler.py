@@ -42,6 +42,7 @@ from controller.core.failures import Step, runtime_failure
 from controller.core.image_refs import digest_for, split_reference
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
+from controller.core.redact import redact_cause
 from controller.core.status import (
     PassOutcome,
     build_status,
@@ -204,10 +205,11 @@ class Reconciler:
         except ApiError as exc:
             cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
             return PassOutcome(plan=plan, error=cause, suspended=spec.suspend)
-        cause = failure.cause
+        # A runtime's error may quote what it was given (an env entry, a credential): never a Secret's value.
+        cause = redact_cause(failure.cause, plan.secret_values) if plan is not None else failure.cause
         if failure.stalled and cause.reason == Reason.CONTAINER_REJECTED and plan is not None:
             memory.rejected = rejection(plan, cause, time.monotonic())
-        after, known, digest = await self._look_again(obj, plan, memory, failure.cause)
+        after, known, digest = await self._look_again(obj, plan, memory, cause)
         return PassOutcome(
             plan=plan,
             container=after,

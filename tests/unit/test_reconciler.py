@@ -919,6 +919,60 @@ def test_no_secret_value_appears_in_events_statuses_or_logs(caplog: pytest.LogCa
     asyncio.run(scenario())
 
 
+def test_a_runtime_error_quoting_a_secret_is_redacted_in_status_events_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An OCI runtime quotes a bad environment entry whole; the entry's value came from a Secret."""
+    caplog.set_level(logging.DEBUG)
+    env_secret = "s3cr\u00e9t-\u202e-value"
+    token = "token-secret-3b9a7c4d"
+
+    async def scenario() -> None:
+        world = World(
+            env=[{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}}],
+            authToken={"secretRef": {"name": "tok", "key": "token"}},
+        )
+        world.kube.add_secret(NS, "creds", {"api-key": env_secret})
+        world.kube.add_secret(NS, "tok", {"token": token})
+        quoted = json.dumps(f"API_KEY={env_secret}")  # as Go's %q would spell it: \u202e escaped
+        world.runtime.fail(
+            "start_container",
+            ContainerRuntimeError(f"OCI runtime create failed: bad env {quoted}, token {token}", 500),
+        )
+        await world.reconcile()
+
+        synced = world.condition("Synced")
+        assert synced is not None
+        assert "OCI runtime create failed: bad env" in synced["message"]
+        assert "[redacted]" in synced["message"]
+        texts = [f"{e.reason} {e.message}" for e in world.kube.events]
+        texts += [json.dumps(s, ensure_ascii=False) for s in world.kube.statuses.values()]
+        texts.append(caplog.text)
+        for text in texts:
+            for spelling in (env_secret, json.dumps(env_secret)[1:-1], token):
+                assert spelling not in text
+
+    asyncio.run(scenario())
+
+
+def test_a_secret_value_with_a_nul_byte_stalls_without_quoting_it() -> None:
+    async def scenario() -> None:
+        world = World(
+            env=[{"name": "BLOB", "valueFrom": {"secretKeyRef": {"name": "bin", "key": "blob"}}}],
+        )
+        world.kube.add_secret(NS, "bin", {"blob": "abc\x00def-secret"})
+        await world.reconcile()
+
+        assert world.cond("Stalled") == ("True", "InvalidConfig")
+        stalled = world.condition("Stalled")
+        assert stalled is not None
+        assert "NUL byte" in stalled["message"]
+        assert "def-secret" not in stalled["message"]
+        assert world.runtime.count("create_container") == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_session_reset_is_not_done_twice_by_a_controller_that_restarted_before_reporting_it() -> None:
     """The reset pass succeeded but its status write failed, then the controller restarted: the new
     container carries the plan's hash, which proves the reset was done."""

@@ -274,6 +274,25 @@ def test_platform_url_must_be_http() -> None:
         spec(platformURL="ftp://x")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"env": [{"name": "A", "value": "x\x00y"}]},
+        {"platformURL": "http://platform\x00:8080"},
+        {"awareness": {"namespace": "n\x00", "url": "http://a"}},
+        {"awareness": {"namespace": "n", "url": "http://a\x00"}},
+    ],
+)
+def test_text_that_becomes_an_environment_variable_may_not_hold_a_nul_byte(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        spec(**fields)
+    # Everything else odd is fine: escape, right-to-left mark, astral plane.
+    assert (
+        spec(env=[{"name": "A", "value": "\x1b[1m\u202e\U0001f600"}]).env[0].value
+        == "\x1b[1m\u202e\U0001f600"
+    )
+
+
 def test_opaque_tokens_are_bounded() -> None:
     with pytest.raises(ValidationError):
         spec(restartRequestedAt="x" * 65)
