@@ -79,7 +79,6 @@ IMAGE_REF_PATTERN = (
 )
 # A NUL byte cannot reach a process: its environment entries are C strings. Text that becomes an
 # environment variable (env values, the URLs, the awareness namespace) may not hold one.
-NO_NUL_PATTERN = r"^[^\x00]*$"
 URL_PATTERN = r"^https?://[^\s\x00]+$"
 CONDITION_TYPE_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
@@ -123,6 +122,20 @@ def _cel(rule: str, message: str, *, message_expression: str = "", field_path: s
     if field_path:
         validation["fieldPath"] = field_path
     return validation
+
+
+def nul_message(what: str) -> str:
+    return f"{what} must not contain a NUL byte: a process's environment cannot carry one"
+
+
+def no_nul_cel(what: str) -> JsonValue:
+    return _cel("!self.contains('\\u0000')", nul_message(what))
+
+
+def _reject_nul(text: str, what: str) -> str:
+    if "\x00" in text:
+        raise ValueError(nul_message(what))
+    return text
 
 
 def _cel_list(names: tuple[str, ...]) -> str:
@@ -282,8 +295,17 @@ class EnvVar(ApiModel):
     )
 
     name: str = Field(max_length=128, pattern=ENV_NAME_PATTERN)
-    value: str | None = Field(default=None, max_length=INLINE_TEXT_BUDGET, pattern=NO_NUL_PATTERN)
+    value: str | None = Field(
+        default=None,
+        max_length=INLINE_TEXT_BUDGET,
+        json_schema_extra={"x-kubernetes-validations": [no_nul_cel("env value")]},
+    )
     value_from: EnvVarSource | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        return None if value is None else _reject_nul(value, "env value")
 
     @model_validator(mode="after")
     def _check(self) -> EnvVar:
@@ -409,7 +431,17 @@ class SessionSpec(ApiModel):
 class Awareness(ApiModel):
     """Injected as AWARENESS_NAMESPACE and AWARENESS_URL."""
 
-    namespace: str = Field(min_length=1, max_length=253, pattern=NO_NUL_PATTERN)
+    namespace: str = Field(
+        min_length=1,
+        max_length=253,
+        json_schema_extra={"x-kubernetes-validations": [no_nul_cel("awareness.namespace")]},
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _no_nul(cls, namespace: str) -> str:
+        return _reject_nul(namespace, "awareness.namespace")
+
     url: str = Field(min_length=1, max_length=512, pattern=URL_PATTERN)
 
 

@@ -41,6 +41,11 @@ REJECTED: list[tuple[str, dict[str, Any], list[str]]] = [
         {"env": [{"name": "PLATFORM_URL", "value": "http://evil.test"}]},
         ["spec.env[0].name", "env name PLATFORM_URL is set by the controller and cannot be overridden"],
     ),
+    (
+        "nul-in-env-value",
+        {"env": [{"name": "GREETING", "value": "hi\x00there"}]},
+        ["spec.env[0].value", "env value must not contain a NUL byte"],
+    ),
     ("tier-5", {"tier": 5}, ["spec.tier", "should be less than or equal to 4"]),
     ("bad-runtime", {"runtime": "Lang_Graph"}, ["spec.runtime", "should match"]),
 ]
