@@ -44,6 +44,7 @@ from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler
 from controller.settings import ControllerSettings
 from tests.support.fake_kube import FakeKube
+from tests.support.hosts import one_host, the_host
 from tests.support.stack import Registry, ensure_docker, push_test_images, start_registry
 
 CONFIG_YAML = "name: bench\nruntime: langgraph\n"
@@ -231,12 +232,12 @@ async def run(n: int, repeats: int, concurrency: int, registry: Registry) -> lis
     )
     adapter = DockerAdapter(concurrency=concurrency)
     kube = FakeKube()
-    observer = Observer(adapter, instance)
+    hosts = await one_host(adapter, settings, kube)
+    observer = the_host(hosts).observer
     reconciler = Reconciler(
-        runtime=adapter,
+        hosts=hosts,
         kube=kube,
         settings=settings,
-        observer=observer,
         events=EventRecorder(kube),
         policies=PolicyStore(kube, default_image_prefix=settings.registry_prefix, wake_all=lambda: None),
     )

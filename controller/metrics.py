@@ -98,3 +98,13 @@ SWEEP_PASSES = Counter(
 for _result in ("success", "error", "requeue_after"):
     RECONCILE_TOTAL.labels(CONTROLLER, _result)
 RECONCILE_ERRORS.labels(CONTROLLER)
+LEADER = Gauge(
+    "leader_election_master_status",
+    "1 while this replica holds the leader-election Lease `name` (and acts), else 0.",
+    ["name"],
+)
+DOCKER_HOSTS_READY = Gauge(
+    "workspace_controller_docker_host_ready",
+    "1 when the DockerHost answers and its capacity is known, else 0.",
+    ["host"],
+)

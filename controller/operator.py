@@ -16,33 +16,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
 from controller import docker, metrics
+from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import GROUP, PLURAL, VERSION
-from controller.kube.client import KubeClient
+from controller.core.selectors import selector_matches
+from controller.docker import TlsFiles
+from controller.kube.client import ApiError, KubeClient
 from controller.kube.event_recorder import EventRecorder
+from controller.kube.lease import LeaseClient
 from controller.kube.workspace_object import WorkspaceObject
 from controller.port.runtime import ContainerRuntime
+from controller.reconcile.hosts import HostConfig, HostRegistry
+from controller.reconcile.leadership import LeaderElector
 from controller.reconcile.loops import WorkspaceLoops
-from controller.reconcile.observer import Observer
-from controller.reconcile.orphan_sweeper import OrphanSweeper
+from controller.reconcile.mirror import WatchMirror
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler, Result
 from controller.reconcile.triggers import Triggers
-from controller.reconcile.watchers import follow_runtime_events, resync_forever
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 
 registry = kopf.OperatorRegistry()
+NAMESPACES = "namespaces"
 
 
 @dataclass
@@ -50,11 +57,9 @@ class Controller:
     """The controller's long-lived parts, built at start-up."""
 
     settings: ControllerSettings
-    runtime: ContainerRuntime
+    hosts: HostRegistry
     kube: KubeClient
-    observer: Observer
     reconciler: Reconciler
-    sweeper: OrphanSweeper
     policies: PolicyStore
     triggers: Triggers
     loops: WorkspaceLoops = field(init=False)
@@ -73,36 +78,78 @@ class Controller:
 
     @classmethod
     def build(cls, settings: ControllerSettings) -> Controller:
-        runtime = docker.connect(
-            timeout=settings.docker_timeout_seconds, concurrency=settings.docker_concurrency
-        )
         kube = KubeClient.from_environment()
-        observer = Observer(runtime, settings.instance)
         triggers = Triggers()
+
+        def connect(config: HostConfig, tls: TlsFiles | None) -> ContainerRuntime:
+            return docker.connect(
+                config.endpoint,
+                timeout=settings.docker_timeout_seconds,
+                concurrency=settings.docker_concurrency,
+                tls=tls,
+            )
+
+        hosts = HostRegistry(settings=settings, kube=kube, triggers=triggers, connect=connect)
         policies = PolicyStore(
             kube, default_image_prefix=settings.registry_prefix, wake_all=triggers.wake_all
         )
         reconciler = Reconciler(
-            runtime=runtime,
+            hosts=hosts,
             kube=kube,
             settings=settings,
-            observer=observer,
             events=EventRecorder(kube),
             policies=policies,
         )
-        sweeper = OrphanSweeper(runtime=runtime, kube=kube, settings=settings)
-        return cls(settings, runtime, kube, observer, reconciler, sweeper, policies, triggers)
+        return cls(settings, hosts, kube, reconciler, policies, triggers)
+
+    @classmethod
+    async def start(cls, settings: ControllerSettings, namespaces: Collection[str]) -> Controller:
+        """Built, with every grant, every host and every placement known before the first Workspace is
+        looked at (the watches keep them current after), and its background work running."""
+        controller = cls.build(settings)
+        await controller.policies.load()
+        await controller.hosts.load()
+        await controller.seed_placements(namespaces)
+        metrics.DOCKER_MAX_CONCURRENT_CALLS.set(settings.docker_concurrency)
+        controller.start_background()
+        return controller
+
+    def deliver(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event, to the part that follows that kind of object."""
+        if kind == PLURAL:
+            self.loops.on_event(event_type, body)
+        elif kind == POLICY_PLURAL:
+            self.policies.policy_event(event_type, body)
+        elif kind == EFFECTIVE_PLURAL:
+            self.policies.effective_event(event_type, body)
+        elif kind == HOST_PLURAL:
+            self.hosts.host_event(event_type, body)
+        elif kind == NAMESPACES:
+            self.policies.namespace_event(event_type, body)
+
+    async def seed_placements(self, namespaces: Collection[str]) -> None:
+        """Where every Workspace is placed (their statuses say), before any is placed anew."""
+        try:
+            try:
+                bodies = await self.kube.list_workspaces()
+            except ApiError as exc:
+                if exc.status != HTTPStatus.FORBIDDEN:
+                    raise
+                bodies = []
+                for namespace in namespaces:
+                    bodies.extend(await self.kube.list_workspaces(namespace))
+        except ApiError as exc:
+            log.warning(
+                "placements not read at start-up (%s): each Workspace's first pass records its own", exc
+            )
+            return
+        selector = self.settings.workspace_selector
+        if selector is not None:
+            bodies = [b for b in bodies if selector_matches(selector, _labels(b))]
+        self.hosts.scheduler.seed(bodies)
 
     def start_background(self) -> None:
         self.tasks = [
-            asyncio.create_task(
-                resync_forever(self.observer, self.triggers, self.settings.resync_seconds), name="resync"
-            ),
-            asyncio.create_task(
-                follow_runtime_events(self.runtime, self.observer, self.triggers, self.settings.instance),
-                name="runtime-events",
-            ),
-            asyncio.create_task(self.sweeper.run_forever(), name="orphan-sweep"),
             asyncio.create_task(self.policies.publish_forever(), name="policy-publisher"),
         ]
 
@@ -113,7 +160,7 @@ class Controller:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.runtime.close()
+        await self.hosts.close()
         await self.kube.close()
 
     async def reconcile(self, obj: WorkspaceObject, fresh: bool) -> Result:
@@ -148,53 +195,169 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    # Workspaces are the only resource and the namespaces come from the command line: kopf need not
-    # scan CRDs or namespaces (which deploy/'s least-privilege RBAC does not allow).
+    # The resources and the namespaces are known: kopf need not scan CRDs or namespaces (which deploy/'s
+    # least-privilege RBAC does not allow).
     settings.scanning.disabled = True
 
     config: ControllerSettings = memo.settings
-    controller = Controller.build(config)
-    # Every grant is known before the first Workspace is looked at; the watches below keep it current.
-    await controller.policies.load()
+    if config.leader_elect:
+        memo.election = Election.begin(config, memo)
+        return
+    memo.controller = await Controller.start(config, memo.namespaces)
+    _log_started(memo.controller)
+
+
+@kopf.on.cleanup(registry=registry)
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    election: Election | None = memo.get("election")
+    if election is not None:
+        election.stopping = True
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        memo.controller = None
+        await controller.close()
+    if election is not None:
+        # The work has stopped: hand the Lease over now rather than make the next leader wait it out.
+        await election.elector.release()
+
+
+@dataclass
+class Election:
+    """This replica acts only while it holds the Lease. Standing by, it builds nothing and writes nothing
+    but the Lease; its watches fill a mirror, handed to the controller it starts on winning. Losing the
+    Lease ends the process at once (its work stops before anyone else's can start; a Docker call in
+    flight cannot be cancelled any other way) and Kubernetes starts it again as a standby."""
+
+    elector: LeaderElector
+    task: asyncio.Task[None]
+    promoting: asyncio.Task[None] | None = None
+    stopping: bool = False
+
+    @classmethod
+    def begin(cls, config: ControllerSettings, memo: kopf.Memo) -> Election:
+        memo.mirror = WatchMirror()
+        metrics.LEADER.labels(config.lease_name).set(0)
+        holder: list[Election] = []
+
+        def started() -> None:
+            holder[0].promoting = asyncio.create_task(_promote(memo), name="promote")
+
+        def stopped() -> None:
+            metrics.LEADER.labels(config.lease_name).set(0)
+            if holder[0].stopping:
+                return
+            log.critical(
+                "lost the Lease %s/%s: exiting now so that nothing more is done by this replica",
+                config.lease_namespace,
+                config.lease_name,
+            )
+            logging.shutdown()
+            os._exit(LOST_LEASE_EXIT)
+
+        elector = LeaderElector(
+            LeaseClient(KubeClient.from_environment()),
+            namespace=config.lease_namespace,
+            name=config.lease_name,
+            identity=config.identity,
+            lease_duration=config.lease_duration_seconds,
+            renew_deadline=config.renew_deadline_seconds,
+            retry_period=config.retry_period_seconds,
+            on_started_leading=started,
+            on_stopped_leading=stopped,
+        )
+        log.info(
+            "controller instance %r: standing by as %s for the Lease %s/%s",
+            config.instance,
+            config.identity,
+            config.lease_namespace,
+            config.lease_name,
+        )
+        election = cls(elector, asyncio.create_task(elector.run(), name="leader-election"))
+        holder.append(election)
+        return election
+
+
+LOST_LEASE_EXIT = 3
+"""The exit status of a replica that lost its Lease (any non-zero status has Kubernetes restart it)."""
+
+
+async def _promote(memo: kopf.Memo) -> None:
+    config: ControllerSettings = memo.settings
+    try:
+        controller = await Controller.start(config, memo.namespaces)
+    except Exception:
+        log.critical("the leader could not start the controller; exiting", exc_info=True)
+        logging.shutdown()
+        os._exit(1)
+    election: Election = memo.election
+    if election.stopping:
+        await controller.close()
+        return
     memo.controller = controller
-    metrics.DOCKER_MAX_CONCURRENT_CALLS.set(config.docker_concurrency)
-    controller.start_background()
+    metrics.LEADER.labels(config.lease_name).set(1)
+    mirror: WatchMirror = memo.mirror
+    # Synchronously: no watch event can come between two of these, and each was recorded before it
+    # was forwarded, so what is handed over is never older than what the controller already had.
+    for kind, body in mirror.snapshot():
+        controller.deliver(kind, None, body)
+    _log_started(controller)
+
+
+def _log_started(controller: Controller) -> None:
+    config = controller.settings
     log.info(
-        "controller instance %r: Docker via %s, resync every %ss, orphan sweep every %ss%s",
+        "controller instance %r: Docker hosts %s, resync every %ss, orphan sweep every %ss%s",
         config.instance,
-        config.docker_host or "the default socket",
+        ", ".join(h.name for h in controller.hosts.all()) or "none yet",
         config.resync_seconds,
         config.sweep_interval_seconds,
         " (dry run)" if config.sweep_dry_run else "",
     )
 
 
-@kopf.on.cleanup(registry=registry)
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+def _labels(body: Mapping[str, Any]) -> Mapping[str, str]:
+    return (body.get("metadata") or {}).get("labels") or {}
+
+
+def _deliver(memo: kopf.Memo, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+    mirror: WatchMirror | None = memo.get("mirror")
+    if mirror is not None:
+        mirror.record(kind, event_type, body)
     controller: Controller | None = memo.get("controller")
     if controller is not None:
-        await controller.close()
+        controller.deliver(kind, event_type, body)
+
+
+# The handlers are async: they run on the event loop, where the loops and their triggers live.
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
 async def on_workspace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    # async: it runs on the event loop, where the loops and their triggers live.
-    memo.controller.loops.on_event(type, body)
+    selector = memo.settings.workspace_selector
+    if selector is not None and not selector_matches(selector, _labels(body)):
+        # Another shard's (or relabelled away): stop following it; nothing of it is touched.
+        type = "DELETED"
+    _deliver(memo, PLURAL, type, body)
 
 
 @kopf.on.event(GROUP, VERSION, POLICY_PLURAL, registry=registry)
 async def on_policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.policies.policy_event(type, body)
+    _deliver(memo, POLICY_PLURAL, type, body)
 
 
 @kopf.on.event(GROUP, VERSION, EFFECTIVE_PLURAL, registry=registry)
 async def on_effective_policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.policies.effective_event(type, body)
+    _deliver(memo, EFFECTIVE_PLURAL, type, body)
 
 
-@kopf.on.event("", "v1", "namespaces", registry=registry)
+@kopf.on.event(GROUP, VERSION, HOST_PLURAL, registry=registry)
+async def on_docker_host_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _deliver(memo, HOST_PLURAL, type, body)
+
+
+@kopf.on.event("", "v1", NAMESPACES, registry=registry)
 async def on_namespace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.policies.namespace_event(type, body)
+    _deliver(memo, NAMESPACES, type, body)
 
 
 def run(settings: ControllerSettings, *, namespaces: Collection[str]) -> int:
@@ -207,7 +370,7 @@ def run(settings: ControllerSettings, *, namespaces: Collection[str]) -> int:
             clusterwide=not namespaces,
             namespaces=list(namespaces),
             liveness_endpoint=settings.liveness or None,
-            memo=kopf.Memo(settings=settings),
+            memo=kopf.Memo(settings=settings, namespaces=tuple(namespaces)),
         )
     )
     return 0

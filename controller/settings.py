@@ -6,11 +6,15 @@ override the few that are also flags.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.selectors import LabelSelector
+from controller.core.selectors import parse_selector
 from controller.core.tiers import DEFAULT_TIER_LIMITS, TierLimits
 
 DEFAULT_REGISTRY_PREFIX = "ghcr.io/molecule-ai"
@@ -33,6 +37,8 @@ KNOWN_RUNTIMES = (
 # Docker accepts any label value, but the instance name is also meant to be usable as a Kubernetes label
 # value (metrics, events), so it keeps to that alphabet.
 _INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+_HOST_NAME_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DEFAULT_LOCAL_HOST = "local"
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _INT64_MAX = 2**63 - 1
 _LOG_FORMATS = ("text", "json")
@@ -62,6 +68,22 @@ class ControllerSettings(BaseModel):
     docker_host: str | None = None
     """Where the Docker daemon is (DOCKER_HOST); None for the default socket. The Docker SDK reads it,
     with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, itself: this copy is for the log."""
+    local_host: str = DEFAULT_LOCAL_HOST
+    """The name of the implicit DockerHost (the daemon of DOCKER_HOST or the default socket); empty: no
+    implicit host, only DockerHost objects. A DockerHost object of the same name takes its place."""
+    host_selector: LabelSelector | None = None
+    """WC_HOST_SELECTOR: drive only the DockerHosts whose labels match (a shard); None: every one."""
+    workspace_selector: LabelSelector | None = None
+    """WC_WORKSPACE_SELECTOR: reconcile only the Workspaces whose labels match (a shard); None: every one."""
+    leader_elect: bool = False
+    """WC_LEADER_ELECT: act only while holding the Lease `lease_namespace`/`lease_name`."""
+    lease_name: str = "workspace-controller-default"
+    lease_namespace: str = "default"
+    identity: str = ""
+    """This replica's name in the Lease (WC_IDENTITY, else POD_NAME, else host name and process id)."""
+    lease_duration_seconds: int = 15
+    renew_deadline_seconds: float = 10.0
+    retry_period_seconds: float = 2.0
     metrics_port: int = 8080
     metrics_addr: str = "127.0.0.1"
     liveness: str = "http://127.0.0.1:8081/healthz"
@@ -82,6 +104,22 @@ class ControllerSettings(BaseModel):
                 "WC_INSTANCE must be 1-63 letters, digits, '.', '_' or '-', starting and ending with a "
                 f"letter or digit; got {instance!r}"
             )
+        leader_elect = _strict_bool(env, "WC_LEADER_ELECT", default=False)
+        lease_name = env.get("WC_LEASE_NAME") or "workspace-controller-" + (
+            re.sub(r"[^a-z0-9.-]+", "-", instance.lower()).strip("-.") or DEFAULT_INSTANCE
+        )
+        if not _HOST_NAME_PATTERN.fullmatch(lease_name) or len(lease_name) > 253:
+            raise ValueError(f"WC_LEASE_NAME must be a Lease name (a DNS subdomain); got {lease_name!r}")
+        lease_namespace = env.get("WC_LEASE_NAMESPACE") or env.get("POD_NAMESPACE") or "default"
+        identity = env.get("WC_IDENTITY") or env.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
+        lease_duration = _strict_int(env, "WC_LEASE_DURATION", 15, minimum=1)
+        renew_deadline = _strict_float(env, "WC_RENEW_DEADLINE", 10.0)
+        retry_period = _strict_float(env, "WC_RETRY_PERIOD", 2.0)
+        if leader_elect and not 0 < retry_period < renew_deadline < lease_duration:
+            raise ValueError(
+                "leader election needs 0 < WC_RETRY_PERIOD < WC_RENEW_DEADLINE < WC_LEASE_DURATION; got "
+                f"{retry_period:g} < {renew_deadline:g} < {lease_duration}"
+            )
         return cls(
             registry_prefix=env.get("MOLECULE_IMAGE_REGISTRY") or DEFAULT_REGISTRY_PREFIX,
             # Set-but-empty is a deliberate "no platform preference", as in the Go provisioner.
@@ -99,6 +137,16 @@ class ControllerSettings(BaseModel):
             crashloop_restarts=_strict_int(env, "WC_CRASHLOOP_RESTARTS", 5, minimum=1),
             crashloop_window_seconds=_strict_int(env, "WC_CRASHLOOP_WINDOW", 300, minimum=1),
             docker_host=env.get("DOCKER_HOST") or None,
+            local_host=_host_name(env.get("WC_LOCAL_HOST", DEFAULT_LOCAL_HOST)),
+            host_selector=_selector(env, "WC_HOST_SELECTOR"),
+            workspace_selector=_selector(env, "WC_WORKSPACE_SELECTOR"),
+            leader_elect=leader_elect,
+            lease_name=lease_name,
+            lease_namespace=lease_namespace,
+            identity=identity,
+            lease_duration_seconds=lease_duration,
+            renew_deadline_seconds=renew_deadline,
+            retry_period_seconds=retry_period,
             metrics_port=_strict_int(env, "WC_METRICS_PORT", 8080, minimum=0),
             metrics_addr=env.get("WC_METRICS_ADDR") or "127.0.0.1",
             # Set-but-empty turns kopf's liveness endpoint off.
@@ -106,6 +154,35 @@ class ControllerSettings(BaseModel):
             log_format=_strict_choice(env, "WC_LOG_FORMAT", _LOG_FORMATS, "text"),
             log_level=_strict_choice(env, "WC_LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
         )
+
+
+def _selector(env: Mapping[str, str], name: str) -> LabelSelector | None:
+    raw = env.get(name, "")
+    if not raw.strip():
+        return None
+    try:
+        return parse_selector(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _strict_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"{name} must be a number of seconds above 0; got {raw!r}")
+    return value
+
+
+def _host_name(value: str) -> str:
+    if value and not _HOST_NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"WC_LOCAL_HOST must be empty or a DockerHost name (a DNS subdomain); got {value!r}")
+    return value
 
 
 def tier_limits_from_env(env: Mapping[str, str]) -> dict[int, TierLimits]:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from controller.api import policy
+from controller.api import dockerhost, policy
 from controller.api import workspace as api
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -64,6 +64,7 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint"},
+    {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
@@ -78,6 +79,19 @@ POLICY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
 EFFECTIVE_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Default-Images", "type": "string", "jsonPath": ".spec.defaultImagePrefix"},
     {"name": "Grants", "type": "string", "jsonPath": ".spec.grants[*].policy"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+HOST_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Endpoint", "type": "string", "jsonPath": ".spec.endpoint"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Cordoned", "type": "boolean", "jsonPath": ".spec.unschedulable", "priority": 1},
+    {"name": "Workspaces", "type": "integer", "jsonPath": ".status.allocated.workspaces"},
+    {"name": "CPUs", "type": "string", "jsonPath": ".status.allocated.cpus"},
+    {"name": "CPU-Capacity", "type": "string", "jsonPath": ".status.capacity.cpus"},
+    {"name": "Memory-MiB", "type": "integer", "jsonPath": ".status.allocated.memoryMiB"},
+    {"name": "Memory-Capacity", "type": "integer", "jsonPath": ".status.capacity.memoryMiB"},
+    {"name": "Version", "type": "string", "jsonPath": ".status.info.serverVersion", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 
@@ -129,7 +143,16 @@ EFFECTIVE_WORKSPACE_POLICY = Resource(
     status=False,
     cel_rules=False,
 )
-RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY)
+DOCKER_HOST = Resource(
+    dockerhost.DockerHost,
+    dockerhost.HOST_KIND,
+    dockerhost.HOST_PLURAL,
+    dockerhost.HOST_SINGULAR,
+    "Cluster",
+    HOST_PRINTER_COLUMNS,
+    dockerhost.HOST_SHORT_NAMES,
+)
+RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY, DOCKER_HOST)
 CRD_PATH = WORKSPACE.path
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict, JsonValue
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonValue
+
+from controller.api.base import ApiModel, cel
+from controller.api.selectors import LabelSelector
 
 GROUP = "molecule.ai"
 VERSION = "v1alpha1"
@@ -115,21 +117,12 @@ Phase = Literal[
 ]
 
 
-def _cel(rule: str, message: str, *, message_expression: str = "", field_path: str = "") -> JsonDict:
-    validation: JsonDict = {"rule": rule, "message": message}
-    if message_expression:
-        validation["messageExpression"] = message_expression
-    if field_path:
-        validation["fieldPath"] = field_path
-    return validation
-
-
 def nul_message(what: str) -> str:
     return f"{what} must not contain a NUL byte: a process's environment cannot carry one"
 
 
 def no_nul_cel(what: str) -> JsonValue:
-    return _cel("!self.contains('\\u0000')", nul_message(what))
+    return cel("!self.contains('\\u0000')", nul_message(what))
 
 
 def _reject_nul(text: str, what: str) -> str:
@@ -140,16 +133,6 @@ def _reject_nul(text: str, what: str) -> str:
 
 def _cel_list(names: tuple[str, ...]) -> str:
     return "[" + ", ".join(f"'{name}'" for name in names) + "]"
-
-
-class ApiModel(BaseModel):
-    """Base of every API model: camelCase on the wire, immutable in memory.
-
-    Unknown fields are ignored rather than rejected so an older controller keeps working against a newer CRD
-    (the apiserver prunes fields the installed schema does not declare anyway).
-    """
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
 
 # --- validation shared by the models and by callers that hold plain values -----------------------------
@@ -186,17 +169,17 @@ def host_path_floor_cel(what: str) -> list[JsonValue]:
     """The CEL rules of `host_path_problem` for a string field (the schema checks them at apply time)."""
     roots = ", ".join(FORBIDDEN_HOST_PATH_ROOTS[:-1]) + " or " + FORBIDDEN_HOST_PATH_ROOTS[-1]
     return [
-        _cel("self.startsWith('/')", f"{what} must be an absolute path"),
-        _cel("!self.contains('..')", f"{what} must not contain '..'"),
-        _cel(
+        cel("self.startsWith('/')", f"{what} must be an absolute path"),
+        cel("!self.contains('..')", f"{what} must not contain '..'"),
+        cel(
             "!self.contains('//') && !self.contains('/./') && !self.endsWith('/.')",
             f"{what} must be a clean path (no '//', '/./' or trailing '/.')",
         ),
-        _cel(
+        cel(
             "!self.endsWith('/')",
             f"{what} must not end with '/' (the host's root directory cannot be mounted)",
         ),
-        _cel(
+        cel(
             f"!{_cel_list(FORBIDDEN_HOST_PATH_ROOTS)}.exists(p, self == p || self.startsWith(p + '/'))",
             f"{what} must not be or sit under {roots}",
         ),
@@ -254,7 +237,7 @@ class EnvVarSource(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "has(self.secretKeyRef) != has(self.configMapKeyRef)",
                     "valueFrom must set exactly one of secretKeyRef or configMapKeyRef",
                 )
@@ -278,11 +261,11 @@ class EnvVar(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "has(self.value) != has(self.valueFrom)",
                     "env must set exactly one of value or valueFrom",
                 ),
-                _cel(
+                cel(
                     f"!(self.name in {_cel_list(RESERVED_ENV_NAMES)})",
                     "env name is set by the controller and cannot be overridden",
                     message_expression=(
@@ -325,11 +308,11 @@ class ConfigFile(ApiModel):
         description="Path relative to /configs; nested directories are created.",
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "!('/' + self + '/').contains('/../') && !('/' + self + '/').contains('/./')",
                     "config file path must not contain '.' or '..' segments",
                 ),
-                _cel(f"self != '{AUTH_TOKEN_FILE}'", f"{AUTH_TOKEN_FILE} is written by the controller"),
+                cel(f"self != '{AUTH_TOKEN_FILE}'", f"{AUTH_TOKEN_FILE} is written by the controller"),
             ]
         },
     )
@@ -388,7 +371,7 @@ class WorkspaceMount(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "!has(self.access) || self.access == 'none' || has(self.hostPath)",
                     "workspace.access read_only/read_write requires workspace.hostPath",
                     message_expression="'workspace.access ' + self.access + ' requires workspace.hostPath'",
@@ -458,6 +441,38 @@ def inline_text_message(total: int | str) -> str:
     )
 
 
+class Placement(ApiModel):
+    """Which DockerHost the Workspace runs on.
+
+    Unset: the controller picks a Ready, schedulable host where the tier's memory and CPU fit, spreading
+    load. Once placed, a Workspace stays on its host (its volumes live there), whatever this says later.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!(has(self.host) && has(self.hostSelector))",
+                    "placement sets host or hostSelector, not both",
+                )
+            ]
+        }
+    )
+
+    host: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="A DockerHost by name."
+    )
+    host_selector: LabelSelector | None = Field(
+        default=None, description="DockerHosts by their labels; {} selects every host."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Placement:
+        if self.host is not None and self.host_selector is not None:
+            raise ValueError("placement sets host or hostSelector, not both")
+        return self
+
+
 class WorkspaceSpec(ApiModel):
     """The desired agent workspace: one Docker container plus its volumes."""
 
@@ -465,7 +480,7 @@ class WorkspaceSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 # A message without the total: the apiserver's cost estimate of one with it is far too high.
-                _cel(f"{_INLINE_TEXT_CEL} <= {INLINE_TEXT_BUDGET}", inline_text_message("more"))
+                cel(f"{_INLINE_TEXT_CEL} <= {INLINE_TEXT_BUDGET}", inline_text_message("more"))
             ]
         }
     )
@@ -525,6 +540,7 @@ class WorkspaceSpec(ApiModel):
         default="Delete",
         description="What happens to the workspace's volumes when the Workspace is deleted.",
     )
+    placement: Placement = Placement()
 
     @field_validator("env")
     @classmethod
@@ -591,6 +607,9 @@ class WorkspaceStatus(ApiModel):
     )
     phase: Phase | None = None
     container: ContainerStatus | None = None
+    host: str | None = Field(
+        default=None, max_length=253, description="The DockerHost the Workspace is placed on (for good)."
+    )
     endpoint: str | None = Field(default=None, max_length=256)
     internal_url: str | None = Field(default=None, alias="internalURL", max_length=256)
     auth_token_secret_name: str | None = Field(default=None, max_length=253)
@@ -609,7 +628,7 @@ class Workspace(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     f"size(self.metadata.name) <= {MAX_WORKSPACE_NAME_LENGTH}",
                     f"metadata.name must be at most {MAX_WORKSPACE_NAME_LENGTH} characters, so that the "
                     f"Secret <name>{AUTH_TOKEN_SECRET_SUFFIX} can be named",

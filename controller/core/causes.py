@@ -26,11 +26,13 @@ class Reason(StrEnum):
     RECONCILE_SUCCESS = "ReconcileSuccess"
     RECONCILE_ERROR = "ReconcileError"
     DOCKER_UNAVAILABLE = "DockerUnavailable"
+    HOST_UNAVAILABLE = "HostUnavailable"
     RECONCILE_PAUSED = "ReconcilePaused"
     # Reconciling
     PROGRESSING = "Progressing"
     CREATING = "Creating"
     PULLING = "Pulling"
+    PLACING = "Placing"
     # Stalled: the spec or a dependency must change before another attempt can succeed
     IMAGE_NOT_FOUND = "ImageNotFound"
     REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
@@ -45,6 +47,8 @@ class Reason(StrEnum):
     NAME_CONFLICT = "NameConflict"
     CONTAINER_REJECTED = "ContainerRejected"
     POLICY_DENIED = "PolicyDenied"
+    UNSCHEDULABLE = "Unschedulable"
+    PLACEMENT_CONFLICT = "PlacementConflict"
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
         return ConditionUpdate(ready, "False", Reason.SUSPENDED, "spec.suspend is true: no container runs")
     if outcome.error is not None and outcome.error.reason == Reason.DOCKER_UNAVAILABLE:
         # The container may well still run, but nobody can tell: Unknown, as for a pod on a lost node.
-        return ConditionUpdate(ready, "Unknown", *_cause(outcome.error))
+        return ConditionUpdate(ready, "Unknown", Reason.HOST_UNAVAILABLE, outcome.error.message)
     container = outcome.container
     if container is None:
         if outcome.error is not None:

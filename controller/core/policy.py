@@ -15,11 +15,11 @@ from controller.api.policy import (
     DEFAULT_TIERS,
     HostPathGrant,
     ImageGrant,
-    LabelSelector,
     WorkspacePolicySpec,
 )
 from controller.api.workspace import WorkspaceSpec
 from controller.core.causes import Cause, Reason
+from controller.core.selectors import selector_matches
 
 DIGEST_MARKER = "@sha256:"
 
@@ -37,24 +37,6 @@ class Grant:
 
 
 DEFAULT_GRANT = Grant()
-
-
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector semantics: every matchLabels entry and every expression must hold."""
-    if any(labels.get(key) != value for key, value in selector.match_labels.items()):
-        return False
-    for requirement in selector.match_expressions:
-        present = requirement.key in labels
-        value = labels.get(requirement.key)
-        if requirement.operator == "In" and not (present and value in requirement.values):
-            return False
-        if requirement.operator == "NotIn" and present and value in requirement.values:
-            return False
-        if requirement.operator == "Exists" and not present:
-            return False
-        if requirement.operator == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mapping[str, str]) -> Grant:

@@ -54,6 +54,8 @@ class PassOutcome:
     session_handled: str | None = None
     suspended: bool = False
     deleting: bool = False
+    host: str | None = None
+    """The DockerHost the Workspace is on (None: not placed yet, or not known in this pass)."""
 
 
 def build_status(
@@ -108,6 +110,7 @@ def build_status(
         if plan is not None and running_current
         else previous.last_handled_restart_at,
         last_handled_reconcile_at=reconcile_requested_at or previous.last_handled_reconcile_at,
+        host=outcome.host or previous.host,
     )
 
 

@@ -12,15 +12,18 @@ the only code in the project that talks to Docker.
 from __future__ import annotations
 
 from controller.docker.adapter import DockerAdapter
+from controller.docker.executor import TlsFiles
 from controller.port.runtime import ContainerRuntime
 
-__all__ = ["DockerAdapter", "connect"]
+__all__ = ["DockerAdapter", "TlsFiles", "connect"]
 
 
-def connect(endpoint: str | None = None, *, timeout: float, concurrency: int) -> ContainerRuntime:
-    """The runtime of the Docker daemon at `endpoint` (`unix://...`, `tcp://...`).
+def connect(
+    endpoint: str | None = None, *, timeout: float, concurrency: int, tls: TlsFiles | None = None
+) -> ContainerRuntime:
+    """The runtime of the Docker daemon at `endpoint` (`unix://...`, `tcp://...`, `ssh://...`).
 
     None takes the daemon from the environment, as the docker CLI does (DOCKER_HOST, DOCKER_TLS_VERIFY,
     DOCKER_CERT_PATH, else the default socket). Nothing is contacted until the first call.
     """
-    return DockerAdapter(base_url=endpoint, timeout=timeout, concurrency=concurrency)
+    return DockerAdapter(base_url=endpoint, timeout=timeout, concurrency=concurrency, tls=tls)

@@ -26,13 +26,14 @@ from controller.docker.archive import build_tar
 from controller.docker.classify import classify, classify_pull_error
 from controller.docker.create_args import create_args
 from controller.docker.event_stream import CONTAINER_ACTIONS, follow_events
-from controller.docker.executor import ConnectionSettings, SdkExecutor
+from controller.docker.executor import ConnectionSettings, SdkExecutor, TlsFiles
 from controller.docker.parse import (
     ObservedNetwork,
     canonical_network,
     parse_container_inspect,
     parse_container_list_entry,
     parse_image,
+    parse_info,
     parse_network,
     parse_volume,
 )
@@ -49,6 +50,7 @@ from controller.port.values import (
     ContainerEvent,
     ContainerSpec,
     FileTree,
+    HostFacts,
     Labels,
     ObservedContainer,
     ObservedImage,
@@ -83,8 +85,11 @@ class DockerAdapter:
         concurrency: int = 8,
         api_version: str | None = None,
         agent_port: int = AGENT_PORT,
+        tls: TlsFiles | None = None,
     ) -> None:
-        self._settings = ConnectionSettings(base_url=base_url, timeout=timeout, api_version=api_version)
+        self._settings = ConnectionSettings(
+            base_url=base_url, timeout=timeout, api_version=api_version, tls=tls
+        )
         self._executor = SdkExecutor(self._settings, concurrency)
         # Pulls can take minutes: they get their own workers, so they never hold up the calls every
         # reconcile, finalizer and sweep pass needs.
@@ -128,6 +133,10 @@ class DockerAdapter:
             log.warning("docker daemon does not answer: %s", exc)
             return False
         return True
+
+    async def info(self) -> HostFacts:
+        data, version = await self._call("info", lambda api: (api.info(), api.api_version))
+        return parse_info(data if isinstance(data, dict) else {}, str(version or ""))
 
     # -- containers --------------------------------------------------------------------------------
 

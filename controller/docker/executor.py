@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker
+import docker.tls
 
 from controller.docker.classify import classify
 from controller.port.errors import ContainerRuntimeError
@@ -43,15 +44,42 @@ class ConnectionSettings:
     base_url: str | None = None
     timeout: float = 30.0
     api_version: str | None = None
+    tls: TlsFiles | None = None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a `tcp://` daemon that verifies its clients (`dockerd --tlsverify`)."""
+
+    ca_cert: str
+    client_cert: str
+    client_key: str
 
 
 def open_client(settings: ConnectionSettings, timeout: float | None = None) -> Any:
-    """A new `docker.DockerClient` (blocking: it may ask the daemon for its API version)."""
+    """A new `docker.DockerClient` (blocking: it may ask the daemon for its API version).
+
+    `ssh://` endpoints go through the system's ssh client (its keys and known_hosts), as the docker CLI
+    does; `tcp://` with `tls` verifies the daemon against the CA and presents the client certificate.
+    """
     version = settings.api_version or "auto"
     seconds = settings.timeout if timeout is None else timeout
-    if settings.base_url:
-        return docker.DockerClient(base_url=settings.base_url, timeout=seconds, version=version)
-    return docker.from_env(timeout=seconds, version=version)
+    if not settings.base_url:
+        return docker.from_env(timeout=seconds, version=version)
+    tls: Any = False
+    if settings.tls is not None:
+        tls = docker.tls.TLSConfig(
+            client_cert=(settings.tls.client_cert, settings.tls.client_key),
+            ca_cert=settings.tls.ca_cert,
+            verify=True,
+        )
+    return docker.DockerClient(
+        base_url=settings.base_url,
+        timeout=seconds,
+        version=version,
+        tls=tls,
+        use_ssh_client=settings.base_url.startswith("ssh://"),
+    )
 
 
 class SdkExecutor:

@@ -23,6 +23,7 @@ from controller.port.values import (
     NO_LABELS,
     ContainerState,
     Health,
+    HostFacts,
     Labels,
     ObservedContainer,
     ObservedImage,
@@ -281,3 +282,25 @@ def _number(value: object) -> float | None:
 
 def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
+
+
+def parse_info(data: Mapping[str, Any], api_version: str = "") -> HostFacts:
+    """`docker info` (GET /info) as the port's `HostFacts`; missing or odd fields read as empty.
+    `api_version` is the one the client negotiated (GET /info does not say it)."""
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        return value if isinstance(value, str) else ""
+
+    def number(key: str) -> int:
+        value = data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    return HostFacts(
+        server_version=text("ServerVersion"),
+        api_version=api_version,
+        operating_system=text("OperatingSystem"),
+        architecture=text("Architecture"),
+        cpus=number("NCPU"),
+        memory_bytes=number("MemTotal"),
+    )

@@ -21,6 +21,7 @@ import aiohttp
 import kopf
 
 from controller import metrics
+from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
 from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from controller.core.identity import WorkspaceRef
@@ -62,6 +63,10 @@ class KubeApi(Protocol):
     async def apply_effective_policy(self, body: Mapping[str, Any]) -> None: ...
 
     async def get_namespace(self, name: str) -> dict[str, Any] | None: ...
+
+    async def list_docker_hosts(self) -> list[dict[str, Any]]: ...
+
+    async def patch_docker_host_status(self, name: str, status: Mapping[str, Any]) -> None: ...
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
@@ -223,6 +228,19 @@ class KubeClient:
 
     async def get_namespace(self, name: str) -> dict[str, Any] | None:
         return await self._get_or_none(f"/api/v1/namespaces/{name}")
+
+    # --- DockerHosts -------------------------------------------------------------------------------
+
+    async def list_docker_hosts(self) -> list[dict[str, Any]]:
+        return await self._list_all(f"/apis/{GROUP}/{VERSION}/{HOST_PLURAL}")
+
+    async def patch_docker_host_status(self, name: str, status: Mapping[str, Any]) -> None:
+        await self.request(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/{HOST_PLURAL}/{name}/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
 
     async def _list_all(self, path: str, page_size: int = 500) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

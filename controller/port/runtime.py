@@ -19,6 +19,7 @@ from controller.port.values import (
     ContainerEvent,
     ContainerSpec,
     FileTree,
+    HostFacts,
     Labels,
     ObservedContainer,
     ObservedImage,
@@ -30,6 +31,10 @@ from controller.port.values import (
 class ContainerRuntime(Protocol):
     async def ping(self) -> bool:
         """True when the runtime answers; False when it does not (never raises)."""
+        ...
+
+    async def info(self) -> HostFacts:
+        """The daemon's version, CPUs and memory. Raises like every other call when it does not answer."""
         ...
 
     # -- containers --------------------------------------------------------------------------------

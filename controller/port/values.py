@@ -182,3 +182,15 @@ class RegistryCredentials:
     username: str = ""
     password: str = field(default="", repr=False)
     identitytoken: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a daemon says about itself (`docker info`): what placement may fill, and what it runs."""
+
+    server_version: str = ""
+    api_version: str = ""
+    operating_system: str = ""
+    architecture: str = ""
+    cpus: int = 0
+    memory_bytes: int = 0

@@ -27,7 +27,8 @@ from controller.api.policy import (
     WorkspacePolicyStatus,
 )
 from controller.api.workspace import API_VERSION
-from controller.core.policy import Grant, grant_for, selector_matches
+from controller.core.policy import Grant, grant_for
+from controller.core.selectors import selector_matches
 from controller.kube.client import ApiError, KubeApi
 
 log = logging.getLogger(__name__)

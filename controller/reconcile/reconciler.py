@@ -40,6 +40,7 @@ from controller.core.decide import (
 )
 from controller.core.failures import Step, runtime_failure
 from controller.core.image_refs import digest_for, split_reference
+from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
 from controller.core.redact import redact_cause
@@ -58,11 +59,10 @@ from controller.kube.event_recorder import EventRecorder
 from controller.kube.inputs import InputResolver
 from controller.kube.merge_patch import merge_patch
 from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject
-from controller.port.errors import ContainerRuntimeError
-from controller.port.runtime import ContainerRuntime
+from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
 from controller.port.values import ObservedContainer
 from controller.reconcile.actions import ActionRunner, Journal, StepFailed
-from controller.reconcile.observer import Observer
+from controller.reconcile.hosts import Host, HostRegistry
 from controller.reconcile.policies import PolicyStore
 from controller.settings import ControllerSettings
 
@@ -90,6 +90,8 @@ class _Memory:
     rejected: Rejection | None = None
     name_conflict: bool = False
     session_reset_handled: str | None = None
+    host: str | None = None
+    """The DockerHost the Workspace is on, once known (placement is for good)."""
 
 
 @dataclass
@@ -105,19 +107,18 @@ class Reconciler:
     def __init__(
         self,
         *,
-        runtime: ContainerRuntime,
+        hosts: HostRegistry,
         kube: KubeApi,
         settings: ControllerSettings,
-        observer: Observer,
         events: EventRecorder,
         policies: PolicyStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._runtime = runtime
+        self._hosts = hosts
+        self._scheduler = hosts.scheduler
         self._policies = policies
         self._kube = kube
         self._settings = settings
-        self._observer = observer
         self._inputs = InputResolver(kube)
         self._events = events
         self._clock = clock
@@ -126,9 +127,11 @@ class Reconciler:
         self._finalized: set[str] = set()
 
     def forget(self, uid: str) -> None:
-        """Drop what is remembered of a Workspace that is gone."""
+        """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
         self._memory.pop(uid, None)
-        self._observer.forget(naming.container_name(uid))
+        for host in self._hosts.all():
+            host.observer.forget(naming.container_name(uid))
+        self._scheduler.release(uid)
         lock = self._locks.get(uid)
         if lock is not None and not lock.locked():
             del self._locks[uid]
@@ -179,17 +182,29 @@ class Reconciler:
                 return desired
             plan = desired if isinstance(desired, ContainerPlan) else None
             token_secret = plan.auth_token_secret if plan else None
-            observed = await self._observe(obj, memory, fresh=fresh)
+            located = await self._host_for(work, spec, memory, place=plan is not None)
+            if not isinstance(located, Host):
+                if located is None:  # suspended or denied, and never placed: nothing runs anywhere
+                    denial = desired.cause if isinstance(desired, Denied) else None
+                    located = PassOutcome(observed=True, stalled=denial)
+                return dataclasses.replace(
+                    located, plan=plan, token_secret=token_secret, suspended=spec.suspend
+                )
+            host = located
+            observed = await self._observe(obj, memory, host, fresh=fresh)
             history = self._history(obj, memory, observed)
             action = decide(desired, observed, history, time.monotonic())
             ours = observed.container if observed.owned else None
-            runner = self._runner(work, PassOutcome(plan=plan, container=ours, token_secret=token_secret))
+            runner = self._runner(
+                work, host, PassOutcome(plan=plan, container=ours, token_secret=token_secret, host=host.name)
+            )
             container = await runner.run(action, plan, ours, work.journal)
             return PassOutcome(
                 plan=plan,
                 container=container,
                 observed=True,
-                image_digest=await self._digest(container, plan, memory),
+                host=host.name,
+                image_digest=await self._digest(host, container, plan, memory),
                 progressing=work.journal.progressing,
                 stalled=reported_stall(action),
                 token_secret=token_secret,
@@ -205,15 +220,17 @@ class Reconciler:
         except ApiError as exc:
             cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
             return PassOutcome(plan=plan, error=cause, suspended=spec.suspend)
+        on = self._hosts.get(memory.host) if memory.host else None
         # A runtime's error may quote what it was given (an env entry, a credential): never a Secret's value.
         cause = redact_cause(failure.cause, plan.secret_values) if plan is not None else failure.cause
         if failure.stalled and cause.reason == Reason.CONTAINER_REJECTED and plan is not None:
             memory.rejected = rejection(plan, cause, time.monotonic())
-        after, known, digest = await self._look_again(obj, plan, memory, cause)
+        after, known, digest = await self._look_again(obj, on, plan, memory, cause)
         return PassOutcome(
             plan=plan,
             container=after,
             observed=known,
+            host=memory.host,
             image_digest=digest,
             progressing=work.journal.progressing,
             error=None if failure.stalled else cause,
@@ -243,24 +260,104 @@ class Reconciler:
         return plan
 
     async def _look_again(
-        self, obj: WorkspaceObject, plan: ContainerPlan | None, memory: _Memory, cause: Cause
+        self,
+        obj: WorkspaceObject,
+        host: Host | None,
+        plan: ContainerPlan | None,
+        memory: _Memory,
+        cause: Cause,
     ) -> tuple[ObservedContainer | None, bool, str | None]:
         """After a failed step, the container as it now is (the step may have changed it) and its digest,
         so the status does not report one that is gone or stopped; not observed when the runtime cannot
         tell."""
-        if cause.reason == Reason.DOCKER_UNAVAILABLE:
+        if host is None or cause.reason == Reason.DOCKER_UNAVAILABLE:
             return None, False, None
         try:
-            observed = await self._observe(obj, memory, fresh=False)
+            observed = await self._observe(obj, memory, host, fresh=False)
             container = observed.container if observed.owned else None
-            return container, True, await self._digest(container, plan, memory)
+            return container, True, await self._digest(host, container, plan, memory)
         except ContainerRuntimeError:
             return None, False, None
 
-    async def _observe(self, obj: WorkspaceObject, memory: _Memory, *, fresh: bool) -> Observation:
+    async def _observe(
+        self, obj: WorkspaceObject, memory: _Memory, host: Host, *, fresh: bool
+    ) -> Observation:
         name = naming.container_name(obj.ref.uid)
-        container = await self._observer.observe(name, fresh=fresh or memory.name_conflict)
+        container = await host.observer.observe(name, fresh=fresh or memory.name_conflict)
         return Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid)
+
+    # -- placement ------------------------------------------------------------------------------------
+
+    async def _host_for(
+        self, work: _Pass, spec: WorkspaceSpec, memory: _Memory, *, place: bool
+    ) -> Host | PassOutcome | None:
+        """The host the Workspace is on: where the status, the ledger or its container says; else, when
+        `place`, where placement puts it now. None: on no host and not to be placed (suspended, denied).
+        A PassOutcome when the pass cannot go on: Unschedulable, or its host is not there to be driven."""
+        obj = work.obj
+        uid = obj.ref.uid
+        request = self._scheduler.request(spec.tier)
+        name = memory.host or obj.status.get("host") or self._scheduler.host_of(uid)
+        if not name:
+            found = await self._find_container(obj)
+            if isinstance(found, PassOutcome):
+                return found
+            name = found
+        if not name:
+            if not place:
+                return None
+            result = await self._scheduler.place(uid, request, spec.placement)
+            if isinstance(result, Unschedulable):
+                return PassOutcome(stalled=result.cause)
+            name = result.host
+            work.journal.note("Placed", f"placed on DockerHost {name}")
+        memory.host = name
+        self._scheduler.record(uid, name, request)
+        host = self._hosts.get(name)
+        if host is None:
+            message = (
+                f"DockerHost {name}, where the Workspace is placed (its volumes are there), does not exist: "
+                "create it again, or delete the Workspace"
+            )
+            return PassOutcome(error=Cause(Reason.DOCKER_UNAVAILABLE, message), host=name)
+        if not host.ready:
+            problem = host.problem or "its capacity is not known yet"
+            message = f"DockerHost {name}: {problem}"
+            return PassOutcome(error=Cause(Reason.DOCKER_UNAVAILABLE, message), host=name)
+        conflict = placement_conflict(spec.placement, name, host.labels)
+        if conflict is not None:
+            return PassOutcome(stalled=conflict, host=name)
+        return host
+
+    async def _find_container(self, obj: WorkspaceObject) -> str | PassOutcome | None:
+        """The host where a container of this Workspace already is (its status was lost, or was written by
+        a version that did not record the host). While a host that could hold it does not answer, a
+        Workspace that was ever reconciled waits rather than risk a second container elsewhere."""
+        name = naming.container_name(obj.ref.uid)
+        silent = [host.name for host in self._hosts.all() if not host.ready]
+        answering = [host for host in self._hosts.all() if host.ready]
+        # Asked all at once: a new Workspace costs one inspect per host, not one host after another.
+        found = await asyncio.gather(
+            *(host.observer.observe(name, fresh=True) for host in answering), return_exceptions=True
+        )
+        for host, container in zip(answering, found, strict=True):
+            if isinstance(container, ContainerRuntimeError):
+                silent.append(host.name)
+            elif isinstance(container, BaseException):
+                raise container
+            elif (
+                container is not None
+                and Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid).owned
+            ):
+                return host.name
+        if silent and obj.status:
+            waiting = Cause(
+                Reason.PLACING,
+                f"waiting for DockerHost {', '.join(silent)} to answer before placing the Workspace: "
+                "a container of it may be there",
+            )
+            return PassOutcome(progressing=waiting, error=Cause(Reason.DOCKER_UNAVAILABLE, waiting.message))
+        return None
 
     def _history(self, obj: WorkspaceObject, memory: _Memory, observed: Observation) -> History:
         container = observed.container if observed.owned else None
@@ -284,22 +381,26 @@ class Reconciler:
         handled = memory.session_reset_handled or (obj.status.get("session") or {}).get("lastResetHandled")
         return History(session_reset_handled=handled, rejected=memory.rejected, crash_loop=crash_loop)
 
-    def _runner(self, work: _Pass, before: PassOutcome) -> ActionRunner:
-        """An ActionRunner for this pass; work in progress is reported on top of `before`."""
+    def _runner(self, work: _Pass, host: Host, before: PassOutcome) -> ActionRunner:
+        """An ActionRunner for this pass on `host`; work in progress is reported on top of `before`."""
 
         async def report_progress(cause: Cause) -> None:
             await self._report_progress(work, dataclasses.replace(before, progressing=cause))
 
         return ActionRunner(
-            self._runtime,
-            self._observer,
+            host.runtime,
+            host.observer,
             instance=self._settings.instance,
             report_progress=report_progress,
             post_soon=self._events.post_soon,
         )
 
     async def _digest(
-        self, container: ObservedContainer | None, plan: ContainerPlan | None, memory: _Memory
+        self,
+        host: Host,
+        container: ObservedContainer | None,
+        plan: ContainerPlan | None,
+        memory: _Memory,
     ) -> str | None:
         """status.container.imageDigest: ``<repository>@sha256:...``, the digest the image resolved to."""
         if container is None or plan is None or not container.image_id:
@@ -308,7 +409,7 @@ class Reconciler:
         key = f"{container.image_id} {ref}"
         known = memory.digests.get(key)
         if known is None:
-            image = await self._runtime.inspect_image(ref)
+            image = await host.runtime.inspect_image(ref)
             digest = digest_for(ref, image.repo_digests) if image else None
             if digest is None:
                 return None
@@ -338,14 +439,38 @@ class Reconciler:
         ws = obj.ref
         name = naming.container_name(ws.uid)
         policy = (obj.spec or {}).get("deletionPolicy", "Delete")
+        memory = self._memory.get(ws.uid)
+        remembered = memory.host if memory else None
+        placed = remembered or obj.status.get("host") or self._scheduler.host_of(ws.uid)
+        if placed:
+            host = self._hosts.get(placed)
+            if host is None:
+                # The admin removed the DockerHost: as for a pod on a deleted Node, nothing is left to ask.
+                await self._events.post(
+                    ws,
+                    "Warning",
+                    "HostGone",
+                    f"DockerHost {placed} no longer exists: the Workspace's container and volumes there "
+                    "were not removed",
+                )
+                hosts = []
+            elif not host.ready:
+                raise RuntimeUnavailable(f"DockerHost {placed}: {host.problem or 'not Ready'}")
+            else:
+                hosts = [host]
+        else:
+            # Never placed, or its status was lost: wherever it may be (a host that does not answer now
+            # is left to its orphan sweep, which removes what no Workspace owns).
+            hosts = [h for h in self._hosts.all() if h.ready]
         owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
-        # Every container labeled for this Workspace, whatever its name (a rename by hand included).
-        for container in await self._runtime.list_containers(owned):
-            await self._runtime.remove_container(container.id)
-        self._observer.touched(name)
-        if policy == "Delete":
-            for volume in await self._runtime.list_volumes(owned):
-                await self._runtime.remove_volume(volume.name)
+        for host in hosts:
+            # Every container labeled for this Workspace, whatever its name (a rename by hand included).
+            for container in await host.runtime.list_containers(owned):
+                await host.runtime.remove_container(container.id)
+            host.observer.touched(name)
+            if policy == "Delete":
+                for volume in await host.runtime.list_volumes(owned):
+                    await host.runtime.remove_volume(volume.name)
         self._finalized.add(ws.uid)
         kept = "volumes removed" if policy == "Delete" else "volumes retained (deletionPolicy Retain)"
         log.info("workspace %s deleted: container %s removed, %s", ws, name, kept)

@@ -39,6 +39,10 @@ class Triggers:
         for event in self._events.values():
             event.set()
 
+    def registered(self) -> list[str]:
+        """The uids of the loops that run here."""
+        return list(self._events)
+
     def take_fresh_observation(self, uid: str) -> bool:
         """Whether a Docker event arrived for this uid since the last call (and forget it)."""
         if uid in self._urgent:

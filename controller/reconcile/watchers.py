@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from controller import metrics
 from controller.core import labels
@@ -20,8 +21,12 @@ log = logging.getLogger(__name__)
 RESUBSCRIBE_DELAY = 1.0
 
 
-async def resync_forever(observer: Observer, triggers: Triggers, interval: float) -> None:
-    """The safety net: one list for everyone, then every loop takes a look."""
+async def resync_forever(
+    observer: Observer, triggers: Triggers, interval: float, *, wake: Callable[[], None] | None = None
+) -> None:
+    """The safety net: one list for everyone, then every loop takes a look (`wake`: the loops of the
+    runtime's Workspaces; default every loop)."""
+    wake_all = wake or triggers.wake_all
     while True:
         try:
             await observer.refresh()
@@ -29,14 +34,21 @@ async def resync_forever(observer: Observer, triggers: Triggers, interval: float
             log.warning("resync: listing containers failed: %s", exc)
         except Exception:  # the safety net must never stop
             log.exception("resync: listing containers failed unexpectedly")
-        triggers.wake_all()
+        wake_all()
         await asyncio.sleep(interval)
 
 
 async def follow_runtime_events(
-    runtime: ContainerRuntime, observer: Observer, triggers: Triggers, instance: str
+    runtime: ContainerRuntime,
+    observer: Observer,
+    triggers: Triggers,
+    instance: str,
+    *,
+    wake: Callable[[], None] | None = None,
 ) -> None:
-    """React within about a second: a container died, was OOM-killed, removed, became unhealthy."""
+    """React within about a second: a container died, was OOM-killed, removed, became unhealthy.
+    When the stream itself ends or comes back, `wake` (default: every loop) takes a look."""
+    wake_all = wake or triggers.wake_all
     owned = labels.owned(instance)
     while True:
         try:
@@ -49,7 +61,7 @@ async def follow_runtime_events(
                     if event.kind != CONNECTED:
                         with contextlib.suppress(ContainerRuntimeError):
                             await observer.refresh()
-                        triggers.wake_all()
+                        wake_all()
                     continue
                 observer.note_event(event)
                 uid = event.labels.get(labels.UID_LABEL)

@@ -16,10 +16,12 @@ from tests.support.largest import (
     LAST_APPLIED,
     MAX_IMAGE_PULL_SECRETS,
     dns_subdomain,
+    largest_host_selector,
     largest_workspace,
     last_applied_size,
 )
 from tests.support.polling import wait_until
+from tests.support.relay import daemon_socket_path
 from tests.support.stack import Registry
 from tests.support.workspaces import (
     WorkspaceHarness,
@@ -51,10 +53,16 @@ def test_the_largest_workspace_is_created_updated_ready_and_deleted(
         token_secret=token_secret,
     )
     apply = ["apply", "--server-side", "--field-manager=e2e"] if server_side else ["apply"]
-    ws.start_controller()
+    # The only host is one carrying the labels the largest host selector asks for.
+    socket_path = daemon_socket_path()
+    assert socket_path is not None
+    labels = largest_host_selector()["matchLabels"]
+    host = ws.add_host("big", f"unix://{socket_path}", labels=labels)
+    ws.start_controller(WC_LOCAL_HOST="")
 
     ws.kubectl.run(*apply, "-f", "-", stdin=json.dumps(manifest))
     first = ws.wait_ready(name)
+    assert first["status"]["host"] == host
     annotations = first["metadata"].get("annotations") or {}
     assert not [key for key in annotations if key.startswith("kopf.zalando.org/")]
     if server_side:

@@ -47,6 +47,9 @@ class FakeKube:
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """Workspace objects by (namespace, name), for metadata JSON patches (the finalizer)."""
     workspace_patches: list[list[dict[str, Any]]] = field(default_factory=list)
+    docker_hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """DockerHost name -> the object (its status as patched)."""
+    docker_host_status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
@@ -107,6 +110,18 @@ class FakeKube:
     async def apply_effective_policy(self, body: Mapping[str, Any]) -> None:
         self._check()
         self.effective = dict(body)
+
+    async def list_docker_hosts(self) -> list[dict[str, Any]]:
+        self._check()
+        return [dict(host) for host in self.docker_hosts.values()]
+
+    async def patch_docker_host_status(self, name: str, status: Mapping[str, Any]) -> None:
+        self._check()
+        if name not in self.docker_hosts:
+            raise ApiError(404, "NotFound", f"dockerhosts {name} not found")
+        self.docker_host_status_patches.append((name, dict(status)))
+        host = self.docker_hosts[name]
+        host["status"] = apply_merge_patch(host.get("status", {}), status)
 
     async def get_namespace(self, name: str) -> dict[str, Any] | None:
         self._check()

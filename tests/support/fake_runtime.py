@@ -33,6 +33,7 @@ from controller.port.values import (
     ContainerState,
     FileTree,
     Health,
+    HostFacts,
     Labels,
     ObservedContainer,
     ObservedImage,
@@ -87,6 +88,7 @@ class FakeRuntime:
         self.pull_credentials: list[RegistryCredentials | None] = []
         self.hold_pulls: asyncio.Event | None = None
         self.healthcheck = False
+        self.facts = HostFacts(server_version="fake", cpus=4, memory_bytes=8 << 30)
         self._failures: dict[str, list[ContainerRuntimeError]] = {}
         self._always: dict[str, ContainerRuntimeError] = {}
         self._ids = itertools.count(1)
@@ -140,6 +142,10 @@ class FakeRuntime:
         except ContainerRuntimeError:
             return False
         return True
+
+    async def info(self) -> HostFacts:
+        self._record("info", "")
+        return self.facts
 
     async def list_containers(self, selector: Labels) -> list[ObservedContainer]:
         self._record("list_containers", ",".join(f"{k}={v}" for k, v in selector.items()))

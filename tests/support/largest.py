@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.api.selectors import MAX_MATCH_LABELS
 from controller.api.workspace import (
     INLINE_TEXT_BUDGET,
     MAX_CONFIG_FILES,
@@ -56,6 +57,27 @@ def numbered(width: int, index: int, alphabet_start: str = "A") -> str:
     return (f"{alphabet_start}{index:04d}" + "_" * width)[:width]
 
 
+def label_key(seed: str) -> str:
+    """A label key of the greatest length: a 253-character DNS-subdomain prefix, '/', a 63-character name."""
+    return f"{dns_subdomain(253, seed)}/{'n' * 63}"
+
+
+def largest_host_selector() -> dict[str, Any]:
+    """Every matchLabels entry and expression the schema allows, at their longest. The expressions are
+    NotIn, so a host that lacks these labels matches them; its labels must hold the matchLabels."""
+    return {
+        "matchLabels": {label_key(f"l{index}"): "v" * 63 for index in range(MAX_MATCH_LABELS)},
+        "matchExpressions": [
+            {
+                "key": label_key(f"e{index}"),
+                "operator": "NotIn",
+                "values": [f"{v:02d}" + "w" * 61 for v in range(16)],
+            }
+            for index in range(8)
+        ],
+    }
+
+
 def largest_workspace(
     *,
     name: str,
@@ -65,8 +87,9 @@ def largest_workspace(
     token_secret: str,
     config_yaml: str = "name: largest\n",
 ) -> dict[str, Any]:
-    """The manifest. `pull_secrets` (8) and `token_secret` must exist for the Workspace to become Ready;
-    every other reference is optional and may be missing."""
+    """The manifest. `pull_secrets` (8) and `token_secret` must exist for the Workspace to become Ready,
+    and a DockerHost must carry the host selector's matchLabels; every other reference is optional and
+    may be missing."""
     budget_left = INLINE_TEXT_BUDGET - len(config_yaml)
     files = [{"path": "config.yaml", "content": config_yaml + COSTLY * budget_left}]
     for index in range(1, MAX_CONFIG_FILES):
@@ -112,6 +135,7 @@ def largest_workspace(
             "awareness": {"namespace": COSTLY * 253, "url": url},
             "suspend": False,
             "deletionPolicy": "Retain",
+            "placement": {"hostSelector": largest_host_selector()},
         },
     }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,18 @@ def docker_config_secret_manifest(name: str, registry: str, username: str, passw
 
 
 # --- reading Workspaces -------------------------------------------------------------------------------
+
+
+def docker_host_manifest(
+    name: str, endpoint: str, *, labels: Mapping[str, str] | None = None, **spec: Any
+) -> str:
+    body = {
+        "apiVersion": "molecule.ai/v1alpha1",
+        "kind": "DockerHost",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": {"endpoint": endpoint, **spec},
+    }
+    return json.dumps(body)
 
 
 def condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
@@ -243,6 +256,7 @@ class WorkspaceHarness:
     start: Callable[..., ControllerProcess]
     controllers: list[ControllerProcess] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     def start_controller(self, *args: str, **env: str) -> ControllerProcess:
         """A controller process; arguments are its command line, keyword arguments settings (env)."""
@@ -257,6 +271,21 @@ class WorkspaceHarness:
 
     def controller_logs(self) -> str:
         return "".join(proc.logs() for proc in self.controllers)
+
+    # Docker hosts
+
+    def add_host(
+        self, name: str, endpoint: str, *, labels: Mapping[str, str] | None = None, **spec: Any
+    ) -> str:
+        """A DockerHost (cluster-scoped: deleted after the test), with a unique name made from `name`."""
+        unique = f"{name}-{secrets.token_hex(3)}"
+        self.hosts.append(unique)
+        self.apply(docker_host_manifest(unique, endpoint, labels=labels, **spec))
+        return unique
+
+    def get_host(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.kubectl.get_json("dockerhost", name)
+        return obj
 
     # grants
 
@@ -382,6 +411,8 @@ class WorkspaceHarness:
                 volume.remove(force=True)
         for policy in self.policies:
             self.kubectl.run("delete", "--ignore-not-found", "workspacepolicy", policy)
+        for host in self.hosts:
+            self.kubectl.run("delete", "--ignore-not-found", "dockerhost", host)
         names = self.kubectl.run("get", "workspaces", "-o", "name").split()
         for name in names:
             self.kubectl.run("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')

@@ -120,7 +120,9 @@ def test_docker_unavailable_makes_readiness_unknown() -> None:
     previous = compute_conditions(1, ReconcileOutcome(container=RUNNING), [], T0)
     outcome = ReconcileOutcome(error=Cause(Reason.DOCKER_UNAVAILABLE, "cannot connect"))
     conditions = by_type(compute_conditions(1, outcome, previous, T1))
-    assert (conditions["Ready"].status, conditions["Ready"].reason) == ("Unknown", "DockerUnavailable")
+    # Ready says whose problem it is (the host's), Synced what failed (Docker did not answer).
+    assert (conditions["Ready"].status, conditions["Ready"].reason) == ("Unknown", "HostUnavailable")
+    assert conditions["Ready"].message == "cannot connect"
     assert conditions["Synced"].reason == "DockerUnavailable"
 
 
@@ -243,5 +245,5 @@ def test_ready_is_unknown_while_docker_does_not_answer_even_with_a_last_known_ru
     )
     conditions = {c.type: c for c in compute_conditions(3, outcome, [], T0)}
     assert conditions["Ready"].status == "Unknown"
-    assert conditions["Ready"].reason == "DockerUnavailable"
+    assert conditions["Ready"].reason == "HostUnavailable"
     assert conditions["Synced"].status == "False"

@@ -59,9 +59,10 @@ def test_crd_names_scope_and_version() -> None:
     assert version["subresources"] == {"status": {}}
 
 
-def test_printer_columns_show_runtime_tier_ready_reason_endpoint_and_wide_phase() -> None:
+def test_printer_columns_show_runtime_tier_ready_reason_endpoint_and_wide_host_and_phase() -> None:
     columns = {c["name"]: c for c in build_crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
-    assert list(columns) == ["Runtime", "Tier", "Ready", "Reason", "Endpoint", "Phase", "Age"]
+    assert list(columns) == ["Runtime", "Tier", "Ready", "Reason", "Endpoint", "Host", "Phase", "Age"]
+    assert columns["Host"] == {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1}
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     assert columns["Phase"]["priority"] == 1
@@ -124,6 +125,7 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "session",
         "lastHandledRestartAt",
         "lastHandledReconcileAt",
+        "host",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",
@@ -182,10 +184,11 @@ def test_cel_rules_from_the_models_reach_the_schema() -> None:
 
 def test_cel_rules_use_only_simple_functions() -> None:
     """Cheap rules only (the apiserver refuses a CRD whose estimated CEL cost is too high), but for the
-    one size budget of the whole spec, which must add up its list (pinned below)."""
+    one size budget of the whole spec, which must add up its list (pinned below), and the label-key rule
+    of the placement's host selector (at most 16 keys of at most 317 characters)."""
     allowed = ("has(", "size(", ".startsWith(", ".endsWith(", ".contains(", ".exists(", " in ")
     for path, node in walk(schema()):
-        if path == ".spec":
+        if path in (".spec", ".spec.placement.hostSelector.matchLabels"):
             continue
         for rule in rules(node):
             calls = [token for token in ("matches(", "split(", "all(", "map(", "filter(") if token in rule]
@@ -245,12 +248,18 @@ def version_of(resource: Resource) -> dict[str, Any]:
     return version
 
 
-def test_resources_are_the_three_kinds_each_in_its_own_file() -> None:
-    assert [r.kind for r in RESOURCES] == ["Workspace", "WorkspacePolicy", "EffectiveWorkspacePolicy"]
+def test_resources_are_the_four_kinds_each_in_its_own_file() -> None:
+    assert [r.kind for r in RESOURCES] == [
+        "Workspace",
+        "WorkspacePolicy",
+        "EffectiveWorkspacePolicy",
+        "DockerHost",
+    ]
     assert [r.path.name for r in RESOURCES] == [
         "workspaces.molecule.ai.yaml",
         "workspacepolicies.molecule.ai.yaml",
         "effectiveworkspacepolicies.molecule.ai.yaml",
+        "dockerhosts.molecule.ai.yaml",
     ]
     assert WORKSPACE.path == CRD_PATH
 

@@ -20,9 +20,9 @@ from controller.api.policy import (
     GrantedAccess,
     HostPathGrant,
     ImageGrant,
-    LabelSelector,
     WorkspacePolicySpec,
 )
+from controller.api.selectors import LabelSelector
 from controller.api.workspace import API_VERSION, WorkspaceSpec
 from controller.core import policy as core_policy
 from controller.core.causes import Cause, Reason
@@ -35,9 +35,9 @@ from controller.core.policy import (
     image_granted,
     image_message,
     policy_denial,
-    selector_matches,
     tier_message,
 )
+from controller.core.selectors import selector_matches
 from controller.reconcile.policies import EFFECTIVE_POLICY_NAME
 
 NS = "team-a"

@@ -18,10 +18,10 @@ from controller.api.policy import (
     EffectiveWorkspacePolicy,
     HostPathGrant,
     ImageGrant,
-    LabelSelectorRequirement,
     WorkspacePolicy,
     WorkspacePolicySpec,
 )
+from controller.api.selectors import LabelSelectorRequirement
 from controller.api.workspace import FORBIDDEN_HOST_PATH_ROOTS
 from tests.support.stack import REPO
 

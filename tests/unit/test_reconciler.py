@@ -28,12 +28,14 @@ from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject
 from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
 from controller.port.values import ObservedImage
 from controller.reconcile import actions
+from controller.reconcile.hosts import HostRegistry
 from controller.reconcile.observer import Observer
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler, Result
 from controller.settings import ControllerSettings
 from tests.support.fake_kube import FakeKube
 from tests.support.fake_runtime import FakeContainer, FakeRuntime, replace_container
+from tests.support.hosts import one_host, the_host
 
 INSTANCE = "t"
 PREFIX = "reg.local/m"
@@ -120,23 +122,44 @@ class World:
             registry={IMAGE: IMAGE_ID, CLAUDE_IMAGE: CLAUDE_IMAGE_ID} if registry is None else registry
         )
         self.kube = RecordingKube(runtime=self.runtime)
-        self.observer = Observer(self.runtime, INSTANCE)
         self.events = SettlingEvents(self.kube)
         self.policies = PolicyStore(
             self.kube, default_image_prefix=self.settings.registry_prefix, wake_all=lambda: None
         )
-        self.reconciler = Reconciler(
-            runtime=self.runtime,
+        self.hosts: HostRegistry | None = None
+        self._reconciler: Reconciler | None = None
+        self.body = new_body(**spec)
+
+    async def start(self) -> None:
+        """The one (implicit) host around the fake runtime, Ready, and a reconciler driving it."""
+        if self.hosts is None:
+            before = len(self.runtime.calls)
+            self.hosts = await one_host(self.runtime, self.settings, self.kube)
+            del self.runtime.calls[before:]  # the host's `docker info` is set-up, not part of any pass
+        elif self._reconciler is not None:
+            return
+        self._reconciler = Reconciler(
+            hosts=self.hosts,
             kube=self.kube,
             settings=self.settings,
-            observer=self.observer,
             events=self.events,
             policies=self.policies,
         )
-        self.body = new_body(**spec)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        assert self._reconciler is not None, "World.start() first"
+        return self._reconciler
+
+    @property
+    def observer(self) -> Observer:
+        assert self.hosts is not None, "World.start() first"
+        return the_host(self.hosts).observer
 
     async def reconcile(self, *, fresh: bool = False) -> Result:
         """One pass; the status it wrote is fed back into the Workspace, as the next watch event would."""
+        if self._reconciler is None:
+            await self.start()
         result = await self.reconciler.reconcile(WorkspaceObject.from_body(self.body), fresh=fresh)
         await self.events.settle()
         self.feed_back()
@@ -144,6 +167,8 @@ class World:
 
     async def finalize(self) -> None:
         self.body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        if self._reconciler is None:
+            await self.start()
         try:
             await self.reconciler.finalize(WorkspaceObject.from_body(self.body))
         finally:
@@ -253,7 +278,7 @@ def test_a_new_workspace_is_created_with_its_configs_written_before_start_and_re
         assert status["container"]["id"] == container.id
         assert status["container"]["imageDigest"] == f"{PREFIX}/workspace-template-langgraph@{IMAGE_ID}"
         assert status["authTokenSecretName"] == TOKEN_SECRET
-        assert world.kube.reasons() == ["Pulled", "Created", "Started"]
+        assert world.kube.reasons() == ["Placed", "Pulled", "Created", "Started"]
         assert result == Result("success")
 
     asyncio.run(scenario())
@@ -279,6 +304,7 @@ def test_a_steady_pass_after_a_resync_list_asks_the_runtime_nothing() -> None:
     async def scenario() -> None:
         world = await running_world()
         await world.reconcile()  # learns the container in detail after its own changes
+        await world.start()
         await world.observer.refresh()
         mark, patches = world.mark(), len(world.kube.status_patches)
 
@@ -423,6 +449,7 @@ def test_a_foreign_container_holding_the_name_stalls_is_never_removed_and_its_re
     async def scenario() -> None:
         world = World()
         foreign = world.runtime.add_foreign(NAME)
+        await world.start()
         await world.observer.refresh()  # the resync's list shows only our containers
 
         await world.reconcile()
@@ -433,6 +460,7 @@ def test_a_foreign_container_holding_the_name_stalls_is_never_removed_and_its_re
 
         # The next pass, even after a fresh resync list (which cannot show the foreign container),
         # inspects the name rather than trying to create again.
+        await world.start()
         await world.observer.refresh()
         mark = world.mark()
         await world.reconcile()
@@ -445,6 +473,7 @@ def test_a_foreign_container_holding_the_name_stalls_is_never_removed_and_its_re
         assert world.runtime.containers[foreign.id] is foreign
 
         del world.runtime.containers[foreign.id]  # the person removes it
+        await world.start()
         await world.observer.refresh()
         await world.reconcile()
 
@@ -536,7 +565,7 @@ def test_a_failed_pull_with_a_local_copy_and_no_policy_creates_from_the_local_co
         assert world.container().state == "running"
         assert world.condition("Stalled") is None
         assert world.cond("Ready") == ("True", "ContainerRunning")
-        assert world.kube.reasons() == ["Created", "Started"]  # no Pulled: nothing was pulled
+        assert world.kube.reasons() == ["Placed", "Created", "Started"]  # no Pulled: nothing was pulled
 
     asyncio.run(scenario())
 
@@ -571,7 +600,7 @@ def test_an_unanswering_runtime_is_retried_with_growing_backoff_and_nothing_is_r
         assert waits == [2.0, 4.0, 8.0, 16.0]
 
         assert world.cond("Synced") == ("False", "DockerUnavailable")
-        assert world.cond("Ready") == ("Unknown", "DockerUnavailable")
+        assert world.cond("Ready") == ("Unknown", "HostUnavailable")
         assert world.condition("Stalled") is None
         # What could not be seen is not reported gone.
         assert world.status["endpoint"] == endpoint
@@ -991,15 +1020,8 @@ def test_a_session_reset_is_not_done_twice_by_a_controller_that_restarted_before
         reset_container = world.container()
 
         del world.kube.patch_workspace_status
-        world.observer = Observer(world.runtime, INSTANCE)
-        world.reconciler = Reconciler(
-            runtime=world.runtime,
-            kube=world.kube,
-            settings=world.settings,
-            observer=world.observer,
-            events=world.events,
-            policies=world.policies,
-        )
+        world.hosts = None  # a new controller: a new registry, observer and ledger
+        await world.start()
         mark = world.mark()
         await world.reconcile()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from controller.core.tiers import TierLimits
@@ -211,3 +213,78 @@ def test_settings_are_immutable() -> None:
     s = ControllerSettings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         s.network = "other"  # type: ignore[misc]
+
+
+def test_leader_election_is_off_by_default_and_named_after_the_instance() -> None:
+    settings = ControllerSettings.from_env({"WC_INSTANCE": "East_1", "HOSTNAME": "x"})
+    assert settings.leader_elect is False
+    assert settings.lease_name == "workspace-controller-east-1"
+    assert settings.lease_namespace == "default"
+    assert settings.identity  # host name and pid
+    assert (settings.lease_duration_seconds, settings.renew_deadline_seconds) == (15, 10.0)
+    assert settings.retry_period_seconds == 2.0
+
+
+def test_leader_election_reads_the_pod_it_runs_in_and_its_timing() -> None:
+    settings = ControllerSettings.from_env(
+        {
+            "WC_LEADER_ELECT": "true",
+            "POD_NAME": "workspace-controller-7d9-abc",
+            "POD_NAMESPACE": "workspace-controller",
+            "WC_LEASE_DURATION": "4",
+            "WC_RENEW_DEADLINE": "3",
+            "WC_RETRY_PERIOD": "0.5",
+        }
+    )
+    assert settings.leader_elect is True
+    assert (settings.identity, settings.lease_namespace) == (
+        "workspace-controller-7d9-abc",
+        "workspace-controller",
+    )
+    assert (
+        settings.lease_duration_seconds,
+        settings.renew_deadline_seconds,
+        settings.retry_period_seconds,
+    ) == (
+        4,
+        3.0,
+        0.5,
+    )
+    explicit = ControllerSettings.from_env(
+        {"WC_IDENTITY": "me", "POD_NAME": "pod", "WC_LEASE_NAME": "mine", "WC_LEASE_NAMESPACE": "ops"}
+    )
+    assert (explicit.identity, explicit.lease_name, explicit.lease_namespace) == ("me", "mine", "ops")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"WC_RENEW_DEADLINE": "20"}, "WC_RETRY_PERIOD < WC_RENEW_DEADLINE < WC_LEASE_DURATION"),
+        ({"WC_RETRY_PERIOD": "10"}, "WC_RETRY_PERIOD < WC_RENEW_DEADLINE < WC_LEASE_DURATION"),
+        ({"WC_RETRY_PERIOD": "nan"}, "WC_RETRY_PERIOD must be a number of seconds above 0"),
+        ({"WC_RENEW_DEADLINE": "-1"}, "WC_RENEW_DEADLINE must be a number of seconds above 0"),
+        ({"WC_LEASE_DURATION": "1.5"}, "WC_LEASE_DURATION must be an integer"),
+        ({"WC_LEASE_NAME": "Not_A_Name"}, "WC_LEASE_NAME must be a Lease name"),
+    ],
+)
+def test_malformed_leader_election_settings_stop_start_up(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        ControllerSettings.from_env({"WC_LEADER_ELECT": "1", **env})
+
+
+def test_shard_selectors_are_read_in_kubectl_syntax() -> None:
+    settings = ControllerSettings.from_env(
+        {"WC_HOST_SELECTOR": "shard=east,zone in (a,b)", "WC_WORKSPACE_SELECTOR": "shard=east"}
+    )
+    assert settings.host_selector is not None
+    assert settings.host_selector.match_labels == {"shard": "east"}
+    assert settings.workspace_selector is not None
+    assert settings.workspace_selector.match_labels == {"shard": "east"}
+    assert ControllerSettings.from_env({"WC_HOST_SELECTOR": "  "}).host_selector is None
+
+
+def test_a_malformed_shard_selector_stops_start_up_with_its_name() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("WC_WORKSPACE_SELECTOR: selector 'shard in (east' has an unmatched")
+    ):
+        ControllerSettings.from_env({"WC_WORKSPACE_SELECTOR": "shard in (east"})

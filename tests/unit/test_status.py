@@ -315,7 +315,7 @@ OUTCOMES: list[tuple[str, WorkspaceStatus, PassOutcome, Expect]] = [
         PassOutcome(plan=PLAN, error=NO_DOCKER),
         Expect(
             "Running",
-            ("Unknown", "DockerUnavailable"),
+            ("Unknown", "HostUnavailable"),
             ("False", "DockerUnavailable"),
             container="running",
             endpoint=SETTLED_ENDPOINT,
@@ -325,7 +325,7 @@ OUTCOMES: list[tuple[str, WorkspaceStatus, PassOutcome, Expect]] = [
         "docker unavailable on first visit",
         EMPTY,
         PassOutcome(plan=PLAN, error=NO_DOCKER),
-        Expect("Pending", ("Unknown", "DockerUnavailable"), ("False", "DockerUnavailable")),
+        Expect("Pending", ("Unknown", "HostUnavailable"), ("False", "DockerUnavailable")),
     ),
     # -- stalled ---------------------------------------------------------------------------------------
     (
