@@ -219,6 +219,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if election is not None:
         # The work has stopped: hand the Lease over now rather than make the next leader wait it out.
         await election.elector.release()
+        await election.kube.close()
 
 
 @dataclass
@@ -229,6 +230,7 @@ class Election:
     flight cannot be cancelled any other way) and Kubernetes starts it again as a standby."""
 
     elector: LeaderElector
+    kube: KubeClient
     task: asyncio.Task[None]
     promoting: asyncio.Task[None] | None = None
     stopping: bool = False
@@ -254,8 +256,9 @@ class Election:
             logging.shutdown()
             os._exit(LOST_LEASE_EXIT)
 
+        lease_kube = KubeClient.from_environment()
         elector = LeaderElector(
-            LeaseClient(KubeClient.from_environment()),
+            LeaseClient(lease_kube),
             namespace=config.lease_namespace,
             name=config.lease_name,
             identity=config.identity,
@@ -272,7 +275,7 @@ class Election:
             config.lease_namespace,
             config.lease_name,
         )
-        election = cls(elector, asyncio.create_task(elector.run(), name="leader-election"))
+        election = cls(elector, lease_kube, asyncio.create_task(elector.run(), name="leader-election"))
         holder.append(election)
         return election
 

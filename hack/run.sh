@@ -41,10 +41,11 @@ fi
 
 k apply -f "$repo/crds" >/dev/null
 k wait --for=condition=Established --timeout=60s \
-  crd/workspaces.molecule.ai crd/workspacepolicies.molecule.ai crd/effectiveworkspacepolicies.molecule.ai >/dev/null
+  crd/workspaces.molecule.ai crd/workspacepolicies.molecule.ai crd/effectiveworkspacepolicies.molecule.ai \
+  crd/dockerhosts.molecule.ai >/dev/null
 # Established is not yet served: the apiserver answers 429 until each new resource's storage is ready.
 for _ in $(seq 1 60); do
-  k get workspaces,workspacepolicies,effectiveworkspacepolicies -A >/dev/null 2>&1 && break
+  k get workspaces,workspacepolicies,effectiveworkspacepolicies,dockerhosts -A >/dev/null 2>&1 && break
   sleep 0.5
 done
 k apply -f "$repo/deploy/samples/workspace.yaml"
@@ -56,6 +57,7 @@ cat >&2 <<MSG
     $kubectl get workspaces -w
     $kubectl wait --for=condition=Ready ws/sample --timeout=120s
     $kubectl describe ws sample
+    $kubectl get ws -o wide       # the Host column: the implicit DockerHost 'local' is this Docker
     docker ps --filter label=molecule.platform.managed=true
     curl -s \$($kubectl get ws sample -o jsonpath='{.status.endpoint}')/health
   Metrics: http://127.0.0.1:${WC_METRICS_PORT:-8080}/metrics

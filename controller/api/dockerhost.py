@@ -13,9 +13,10 @@ takes its place.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from controller.api.base import ApiModel, cel
 from controller.api.workspace import API_VERSION, DNS_SUBDOMAIN_PATTERN, Condition
@@ -26,6 +27,9 @@ HOST_SINGULAR = "dockerhost"
 HOST_SHORT_NAMES = ("dh",)
 
 ENDPOINT_PATTERN = r"^(unix:///[^\s]+|tcp://[^\s/]+|ssh://[^\s/]+)$"
+ENDPOINT_MESSAGE = (
+    "endpoint must be unix:///path/to/docker.sock, tcp://host:port or ssh://[user@]host, without spaces"
+)
 TLS_SECRET_KEYS = ("ca.crt", "tls.crt", "tls.key")
 
 
@@ -65,9 +69,19 @@ class DockerHostSpec(ApiModel):
 
     endpoint: str = Field(
         max_length=512,
-        pattern=ENDPOINT_PATTERN,
         description="unix:///path/to/docker.sock, tcp://host:port (with tls) or ssh://user@host.",
+        json_schema_extra={
+            "x-kubernetes-validations": [cel(f"self.matches(r'{ENDPOINT_PATTERN}')", ENDPOINT_MESSAGE)]
+        },
     )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not re.fullmatch(ENDPOINT_PATTERN, value):
+            raise ValueError(ENDPOINT_MESSAGE)
+        return value
+
     tls: DockerHostTLS | None = None
     capacity: HostCapacity | None = Field(
         default=None, description="Overrides of the CPUs and memory `docker info` reports."

@@ -231,7 +231,8 @@ def compute_phase(outcome: ReconcileOutcome) -> Phase:
     if outcome.deleting:
         return "Terminating"
     if outcome.stalled is not None:
-        return "Failed"
+        # Waiting for room is not a failure of the Workspace: like an unschedulable Pod, it is Pending.
+        return "Pending" if outcome.stalled.reason == Reason.UNSCHEDULABLE else "Failed"
     if outcome.suspended:
         return "Suspended"
     container = outcome.container

@@ -14,6 +14,7 @@ from controller.api.dockerhost import DockerHostStatus, HostAllocation, HostInfo
 from controller.api.workspace import Condition
 from controller.core.conditions import ConditionUpdate, set_condition
 from controller.core.placement import Resources
+from controller.core.tiers import DEFAULT_TIER_LIMITS
 from controller.port.values import HostFacts
 
 MIB = 1024 * 1024
@@ -80,6 +81,8 @@ def host_status(
             cpus=round(allocated.cpus, 3),
             memory_mib=allocated.memory_mib,
             workspaces=workspaces,
-            by_tier={str(tier): count for tier, count in sorted(by_tier.items())},
+            # Every tier, zeros included: the status is written as a merge patch, which cannot drop a key
+            # by leaving it out.
+            by_tier={str(tier): by_tier.get(tier, 0) for tier in sorted({*DEFAULT_TIER_LIMITS, *by_tier})},
         ),
     )

@@ -65,6 +65,9 @@ class HostConfig:
     tls_secret: tuple[str, str] | None = None  # (namespace, name)
     generation: int | None = None
     implicit: bool = False
+    conditions: tuple[Condition, ...] = field(default=(), compare=False)
+    """The conditions the object's status held when read: a new controller keeps their transition
+    times instead of restarting them."""
 
     @property
     def connection(self) -> tuple[str | None, tuple[str, str] | None]:
@@ -85,7 +88,16 @@ class HostConfig:
             memory_mib=spec.capacity.memory_mib if spec.capacity else None,
             tls_secret=(tls.namespace, tls.name) if tls else None,
             generation=metadata.get("generation"),
+            conditions=_stored_conditions(body),
         )
+
+
+def _stored_conditions(body: Mapping[str, Any]) -> tuple[Condition, ...]:
+    raw = (body.get("status") or {}).get("conditions") or []
+    try:
+        return tuple(Condition.model_validate(c) for c in raw if isinstance(c, Mapping))
+    except ValidationError:
+        return ()  # written by hand or by another version: start afresh
 
 
 Connect = Callable[[HostConfig, TlsFiles | None], ContainerRuntime]
@@ -100,6 +112,8 @@ class Host:
         self.observer = observer
         self.facts: HostFacts | None = None
         self.answered: bool | None = None
+        self.asked = asyncio.Event()
+        """Set once the daemon was first asked (answering or not)."""
         self.problem = ""
         self.tasks: list[asyncio.Task[None]] = []
         self.conditions: tuple[Condition, ...] = ()
@@ -154,6 +168,7 @@ class HostRegistry:
         self._hosts: dict[str, Host] = {}
         self._objects: dict[str, HostConfig] = {}
         self._changes: asyncio.Lock = asyncio.Lock()
+        self._applying: set[asyncio.Task[None]] = set()
         self.scheduler = Scheduler(
             hosts=self.all,
             limits=settings.tier_limits,
@@ -168,6 +183,16 @@ class HostRegistry:
 
     def all(self) -> list[Host]:
         return sorted(self._hosts.values(), key=lambda h: h.name)
+
+    async def asked(self, hosts: list[Host] | None = None) -> None:
+        """Return once each host (every one, by default) was asked at least once, so that a pass does not
+        take a host that is just being connected for one that does not answer. A daemon that does not
+        answer is asked for at most the Docker timeout."""
+        waiting = [h.asked.wait() for h in (self.all() if hosts is None else hosts) if not h.asked.is_set()]
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.docker_timeout_seconds + self._health_interval):
+                    await asyncio.gather(*waiting)
 
     # -- configuration --------------------------------------------------------------------------------
 
@@ -186,7 +211,8 @@ class HostRegistry:
                 self._objects[config.name] = config
         await self._apply()
 
-    def host_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
+    def host_event(self, type_: str | None, body: Mapping[str, Any]) -> asyncio.Task[None]:
+        """Follow a watch event of a DockerHost; the change is applied in the task returned."""
         name = str((body.get("metadata") or {}).get("name"))
         if type_ == "DELETED":
             self._objects.pop(name, None)
@@ -196,7 +222,11 @@ class HostRegistry:
                 self._objects.pop(name, None)
             else:
                 self._objects[name] = config
-        asyncio.get_running_loop().create_task(self._apply(), name=f"hosts-{name}")
+        task = asyncio.get_running_loop().create_task(self._apply(), name=f"hosts-{name}")
+        # The loop holds tasks weakly: keep each until it is done.
+        self._applying.add(task)
+        task.add_done_callback(self._applying.discard)
+        return task
 
     def _config(self, body: Mapping[str, Any]) -> HostConfig | None:
         try:
@@ -247,6 +277,7 @@ class HostRegistry:
             tls = await self._tls_files(config, Path(scratch.name))
         runtime = self._connect(config, tls)
         host = Host(config, runtime, Observer(runtime, self._settings.instance))
+        host.conditions = config.conditions
         host.scratch = scratch
         if self._background:
             self._start(host)
@@ -328,13 +359,14 @@ class HostRegistry:
 
     async def check(self, host: Host) -> bool:
         """Ask the daemon; True when what placement sees of the host changed."""
-        before = (host.ready, host.facts)
+        before = (host.answered, host.ready, host.facts)
         try:
             host.facts = await host.runtime.info()
             host.answered, host.problem = True, ""
         except ContainerRuntimeError as exc:
             host.answered, host.problem = False, f"the Docker daemon is not answering: {exc}"
-        changed = (host.ready, host.facts) != before
+        changed = (host.answered, host.ready, host.facts) != before
+        host.asked.set()
         metrics.DOCKER_HOSTS_READY.labels(host.name).set(1 if host.ready else 0)
         if changed:
             if host.ready:
@@ -357,6 +389,8 @@ class HostRegistry:
             await asyncio.sleep(self._health_interval)
 
     async def _publish_forever(self, host: Host) -> None:
+        # Nothing is written before the daemon was asked: a restart does not flap Ready to Unknown.
+        await host.asked.wait()
         host.dirty.set()
         while True:
             await host.dirty.wait()

@@ -92,6 +92,9 @@ class _Memory:
     session_reset_handled: str | None = None
     host: str | None = None
     """The DockerHost the Workspace is on, once known (placement is for good)."""
+    searched: bool = False
+    """Every host answered a search for its container and none had one: from then on only this
+    controller can make one, and it places the Workspace first, so there is no need to look again."""
 
 
 @dataclass
@@ -298,8 +301,8 @@ class Reconciler:
         uid = obj.ref.uid
         request = self._scheduler.request(spec.tier)
         name = memory.host or obj.status.get("host") or self._scheduler.host_of(uid)
-        if not name:
-            found = await self._find_container(obj)
+        if not name and not memory.searched:
+            found = await self._find_container(obj, memory, waiting=place)
             if isinstance(found, PassOutcome):
                 return found
             name = found
@@ -314,6 +317,8 @@ class Reconciler:
         memory.host = name
         self._scheduler.record(uid, name, request)
         host = self._hosts.get(name)
+        if host is not None:
+            await self._hosts.asked([host])
         if host is None:
             message = (
                 f"DockerHost {name}, where the Workspace is placed (its volumes are there), does not exist: "
@@ -329,11 +334,16 @@ class Reconciler:
             return PassOutcome(stalled=conflict, host=name)
         return host
 
-    async def _find_container(self, obj: WorkspaceObject) -> str | PassOutcome | None:
+    async def _find_container(
+        self, obj: WorkspaceObject, memory: _Memory, *, waiting: bool
+    ) -> str | PassOutcome | None:
         """The host where a container of this Workspace already is (its status was lost, or was written by
-        a version that did not record the host). While a host that could hold it does not answer, a
-        Workspace that was ever reconciled waits rather than risk a second container elsewhere."""
+        a version that did not record the host, or by a controller that died before it could). While a
+        host that could hold it does not answer, a Workspace that was ever reconciled and is `waiting`
+        to be placed waits rather than risk a second container elsewhere; one that is not to be placed
+        (suspended, denied) goes on with what the answering hosts say."""
         name = naming.container_name(obj.ref.uid)
+        await self._hosts.asked()
         silent = [host.name for host in self._hosts.all() if not host.ready]
         answering = [host for host in self._hosts.all() if host.ready]
         # Asked all at once: a new Workspace costs one inspect per host, not one host after another.
@@ -350,13 +360,17 @@ class Reconciler:
                 and Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid).owned
             ):
                 return host.name
-        if silent and obj.status:
-            waiting = Cause(
+        if not silent:
+            memory.searched = True
+        elif waiting and obj.status:
+            waiting_cause = Cause(
                 Reason.PLACING,
                 f"waiting for DockerHost {', '.join(silent)} to answer before placing the Workspace: "
                 "a container of it may be there",
             )
-            return PassOutcome(progressing=waiting, error=Cause(Reason.DOCKER_UNAVAILABLE, waiting.message))
+            return PassOutcome(
+                progressing=waiting_cause, error=Cause(Reason.DOCKER_UNAVAILABLE, waiting_cause.message)
+            )
         return None
 
     def _history(self, obj: WorkspaceObject, memory: _Memory, observed: Observation) -> History:

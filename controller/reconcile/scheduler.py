@@ -89,6 +89,7 @@ class Scheduler:
 
     def seed(self, workspaces: Iterable[Mapping[str, Any]]) -> None:
         """Learn every placement the Workspaces' statuses record (at start-up, before any pass)."""
+        touched: set[str] = set()
         for body in workspaces:
             uid = (body.get("metadata") or {}).get("uid")
             host = (body.get("status") or {}).get("host")
@@ -98,6 +99,9 @@ class Scheduler:
             if tier not in self._limits:
                 tier = 2
             self._ledger[uid] = Allocation(host, self.request(tier))
+            touched.add(host)
+        for host in sorted(touched):
+            self._on_change(host)
 
     def host_of(self, uid: str) -> str | None:
         allocation = self._ledger.get(uid)

@@ -229,6 +229,8 @@ def test_phase_summarises_the_outcome() -> None:
     assert phase(suspended=True, container=container("running")) == "Suspended"
     assert phase(stalled=Cause(Reason.CRASH_LOOP), container=container("restarting")) == "Failed"
     assert phase(deleting=True, stalled=Cause(Reason.CRASH_LOOP)) == "Terminating"
+    assert phase(stalled=Cause(Reason.UNSCHEDULABLE)) == "Pending"
+    assert phase(stalled=Cause(Reason.PLACEMENT_CONFLICT), container=container("running")) == "Failed"
 
 
 def test_every_reason_is_a_valid_condition_reason() -> None:
