@@ -19,6 +19,8 @@ UID_LABEL = "molecule.ai/workspace-uid"
 NAMESPACE_LABEL = "molecule.ai/workspace-namespace"
 NAME_LABEL = "molecule.ai/workspace-name"
 CONFIG_HASH_LABEL = "molecule.ai/config-hash"
+HOST_LABEL = "molecule.ai/docker-host"
+"""The DockerHost a container was placed on (containers only; set when it is created)."""
 # The Workspace's deletionPolicy, for the orphan sweep: a Workspace that vanished without its finalizer
 # running leaves only these labels to say whether its volumes may go.
 DELETION_POLICY_LABEL = "molecule.ai/deletion-policy"

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.tls
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 
 from controller.docker.classify import classify
 from controller.port.errors import ContainerRuntimeError
@@ -66,20 +67,33 @@ def open_client(settings: ConnectionSettings, timeout: float | None = None) -> A
     seconds = settings.timeout if timeout is None else timeout
     if not settings.base_url:
         return docker.from_env(timeout=seconds, version=version)
-    tls: Any = False
-    if settings.tls is not None:
-        tls = docker.tls.TLSConfig(
-            client_cert=(settings.tls.client_cert, settings.tls.client_key),
-            ca_cert=settings.tls.ca_cert,
-            verify=True,
+    if settings.tls is None:
+        return docker.DockerClient(
+            base_url=settings.base_url,
+            timeout=seconds,
+            version=version,
+            use_ssh_client=settings.base_url.startswith("ssh://"),
         )
-    return docker.DockerClient(
-        base_url=settings.base_url,
-        timeout=seconds,
-        version=version,
-        tls=tls,
-        use_ssh_client=settings.base_url.startswith("ssh://"),
+    tls = docker.tls.TLSConfig(
+        client_cert=(settings.tls.client_cert, settings.tls.client_key),
+        ca_cert=settings.tls.ca_cert,
+        verify=True,
     )
+    if version == "auto":
+        # Asked here rather than by the client's constructor, which would ask with the environment's CA.
+        probe = docker.APIClient(
+            base_url=settings.base_url, timeout=seconds, version=MINIMUM_DOCKER_API_VERSION, tls=tls
+        )
+        try:
+            probe.trust_env = False
+            version = str(probe.version(api_version=False)["ApiVersion"])
+        finally:
+            probe.close()
+    client = docker.DockerClient(base_url=settings.base_url, timeout=seconds, version=version, tls=tls)
+    # The DockerHost's CA verifies its daemon: requests would otherwise let REQUESTS_CA_BUNDLE or
+    # CURL_CA_BUNDLE from the environment take its place.
+    client.api.trust_env = False
+    return client
 
 
 class SdkExecutor:

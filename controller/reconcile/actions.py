@@ -8,6 +8,7 @@ error is left to the reconciler, which judges it the same way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class ActionRunner:
         instance: str,
         report_progress: ProgressReporter,
         post_soon: Callable[[WorkspaceRef, str, str, str], None],
+        host: str | None = None,
     ) -> None:
+        self._host = host
         self._runtime = runtime
         self._observer = observer
         self._instance = instance
@@ -137,6 +140,10 @@ class ActionRunner:
         await self._remove_strays(plan)
         journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
         spec = plan.container
+        if self._host is not None:
+            # Where it was placed, on the container itself: what an admin filters on, and what survives
+            # a lost status. Not part of the config hash: a Workspace never moves.
+            spec = dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
         network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
         for volume in plan.volumes:
             await self._runtime.ensure_volume(volume.name, volume.labels)

@@ -407,6 +407,7 @@ class Reconciler:
             instance=self._settings.instance,
             report_progress=report_progress,
             post_soon=self._events.post_soon,
+            host=host.name,
         )
 
     async def _digest(

@@ -2,8 +2,10 @@
 # A Docker daemon of its own beside the machine's: its own socket, data root, exec root, pidfile and
 # default bridge. For tests that stop and start a daemon (or run several) without disturbing the one
 # everything else uses. Needs root, iproute2 and dockerd (docker.sh installs it).
-#   dockerd.sh start <dir> [bridge-cidr]  start it (socket <dir>/docker.sock); default bridge on
-#                                         bridge-cidr (default 10.222.255.1/24)
+#   dockerd.sh start <dir> [bridge-cidr] [dockerd flags...]
+#                                         start it (socket <dir>/docker.sock); default bridge on
+#                                         bridge-cidr (default 10.222.255.1/24); further flags go to
+#                                         dockerd (e.g. a TLS-verified -H tcp://127.0.0.1:PORT)
 #   dockerd.sh stop <dir>                 SIGTERM, wait for it to exit (it stops its containers first)
 #   dockerd.sh remove <dir>               remove its containers and networks, stop it, delete its bridge
 #
@@ -19,6 +21,7 @@ bridge_of() { printf 'wcd%s' "$(printf '%s' "$1" | md5sum | cut -c1-8)"; }
 
 start() {
   local dir=$1 cidr=${2:-10.222.255.1/24} bridge
+  shift 2 || shift $#
   mkdir -p "$dir"
   if answers "$dir"; then
     log "already answering at unix://$dir/docker.sock"
@@ -31,7 +34,7 @@ start() {
     ip link set "$bridge" up
   fi
   setsid dockerd --iptables=false --bridge="$bridge" --host="unix://$dir/docker.sock" \
-    --data-root="$dir/data" --exec-root="$dir/exec" --pidfile="$dir/docker.pid" \
+    --data-root="$dir/data" --exec-root="$dir/exec" --pidfile="$dir/docker.pid" "$@" \
     >>"$dir/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 120); do
     answers "$dir" && { log "up at unix://$dir/docker.sock"; return; }
@@ -71,8 +74,8 @@ remove() {
 }
 
 case "${1:-}" in
-  start) start "${2:?dir}" "${3:-}" ;;
+  start) shift; start "${1:?dir}" "${2:-}" "${@:3}" ;;
   stop) stop "${2:?dir}" ;;
   remove) remove "${2:?dir}" ;;
-  *) echo "usage: $0 start <dir> [bridge-cidr] | stop <dir> | remove <dir>" >&2; exit 2 ;;
+  *) echo "usage: $0 start <dir> [bridge-cidr] [dockerd flags...] | stop <dir> | remove <dir>" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import pytest
 
 from tests.support.polling import wait_until
 from tests.support.relay import daemon_socket_path
-from tests.support.stack import OwnDaemon, Registry
+from tests.support.stack import OwnDaemon, Registry, free_port
 from tests.support.workspaces import (
     INSTANCE_LABEL,
     MANAGED_LABEL,
@@ -33,6 +34,7 @@ from tests.support.workspaces import (
     WorkspaceHarness,
     condition,
     is_ready,
+    secret_manifest,
     workspace_manifest,
 )
 
@@ -167,7 +169,10 @@ def test_workspaces_are_placed_across_three_daemons_and_a_dead_one_costs_only_it
     for name, host in on.items():
         for other, there in containers.items():
             assert (uids[name] in there) == (other == host), f"{name} on {other}?"
-    for host in clients:
+    for host, client in clients.items():
+        selector = {"label": [f"{INSTANCE_LABEL}={ws.instance}", f"molecule.ai/docker-host={host}"]}
+        labelled = {c.labels[UID_LABEL] for c in client.containers.list(all=True, filters=selector)}
+        assert labelled == set(containers[host]), f"the containers on {host} say where they are"
         dockerhost = ws.get_host(host)
         assert (condition(dockerhost, "Ready") or {}).get("status") == "True"
         assert dockerhost["status"]["info"]["serverVersion"]
@@ -257,3 +262,101 @@ def test_two_shards_split_the_hosts_and_the_workspaces_between_them(ws: Workspac
     for shard, host in hosts.items():
         allocated = ws.get_host(host)["status"]["allocated"]
         assert allocated["workspaces"] == 2, (shard, allocated)
+
+
+def make_certificates(directory: Path, ca_name: str) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+            "-days", "1", "-subj", f"/CN={ca_name}")  # fmt: skip
+    for who, extensions in (
+        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ):
+        (directory / f"{who}.ext").write_text(extensions)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr",
+                "-subj", f"/CN={who}")  # fmt: skip
+        openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{who}.crt", "-days", "1", "-extfile", f"{who}.ext")  # fmt: skip
+    return {
+        name: directory / name for name in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")
+    }
+
+
+def test_a_tcp_docker_host_is_reached_with_the_tls_files_of_its_secret_and_refused_without_them(
+    ws: WorkspaceHarness, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A daemon listening on TCP with `--tlsverify`: the controller connects with the CA and client
+    certificate of the DockerHost's Secret; with a Secret from another CA it is refused and says so."""
+    certificates = make_certificates(Path(tmp_path_factory.mktemp("tls")), "workspace-e2e-ca")
+    stranger = make_certificates(Path(tmp_path_factory.mktemp("tls-other")), "someone-else")
+    port = free_port()
+    daemon = OwnDaemon(
+        Path(tmp_path_factory.mktemp("dt", numbered=True)),
+        bridge_cidr="10.222.253.1/24",
+        flags=(
+            f"--host=tcp://127.0.0.1:{port}",
+            "--tlsverify",
+            f"--tlscacert={certificates['ca.crt']}",
+            f"--tlscert={certificates['server.crt']}",
+            f"--tlskey={certificates['server.key']}",
+        ),
+    ).start()
+    try:
+        for name, files in (("docker-tls", certificates), ("docker-tls-other", stranger)):
+            ws.apply(
+                secret_manifest(
+                    name,
+                    {
+                        "ca.crt": files["ca.crt"].read_text(),
+                        "tls.crt": files["client.crt"].read_text(),
+                        "tls.key": files["client.key"].read_text(),
+                    },
+                )
+            )
+        endpoint = f"tcp://127.0.0.1:{port}"
+        trusted = ws.add_host(
+            "tls", endpoint, tls={"secretRef": {"name": "docker-tls", "namespace": ws.namespace}}
+        )
+        untrusted = ws.add_host(
+            "tls-other", endpoint, tls={"secretRef": {"name": "docker-tls-other", "namespace": ws.namespace}}
+        )
+        ws.start_controller(WC_LOCAL_HOST="")
+        ws.apply(
+            workspace_manifest("secure", {"runtime": "langgraph", "tier": 1, "placement": {"host": trusted}})
+        )
+        ws.apply(
+            workspace_manifest(
+                "refused", {"runtime": "langgraph", "tier": 1, "placement": {"host": untrusted}}
+            )
+        )
+        obj = ws.wait_ready("secure", timeout=TIMEOUT)
+        assert obj["status"]["host"] == trusted
+        client = docker.DockerClient(base_url=daemon.url, timeout=60)
+        try:
+            assert owned_by(client, ws.instance).get(obj["metadata"]["uid"])
+        finally:
+            client.close()
+        wait_until(
+            lambda: (condition(ws.get_host(untrusted), "Ready") or {}).get("reason") == "Unreachable",
+            timeout=TIMEOUT,
+            what=f"DockerHost {untrusted} Unreachable",
+        )
+        refused = condition(ws.get_host(untrusted), "Ready") or {}
+        assert "SSL" in refused.get("message", "") or "certificate" in refused.get("message", ""), refused
+        assert "BEGIN" not in refused.get("message", ""), "no key material in a status"
+        wait_until(
+            lambda: ready_status(ws.get("refused")) == ("Unknown", "HostUnavailable"),
+            timeout=TIMEOUT,
+            what="the Workspace on the refused host Ready=Unknown/HostUnavailable",
+        )
+        assert "BEGIN" not in ws.controller_logs()
+    finally:
+        for proc in ws.controllers:
+            proc.stop()
+        daemon.remove()
+        shutil.rmtree(daemon.directory, ignore_errors=True)

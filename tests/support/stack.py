@@ -46,13 +46,17 @@ class OwnDaemon:
 
     directory: Path  # short: the socket's path must fit a sockaddr_un
     bridge_cidr: str = "10.222.255.1/24"
+    flags: tuple[str, ...] = ()
+    """More dockerd flags, e.g. a TLS-verified TCP listener beside the socket."""
 
     @property
     def url(self) -> str:
         return f"unix://{self.directory / 'docker.sock'}"
 
     def start(self) -> OwnDaemon:
-        run_script("bash", HACK / "stack" / "dockerd.sh", "start", self.directory, self.bridge_cidr)
+        run_script(
+            "bash", HACK / "stack" / "dockerd.sh", "start", self.directory, self.bridge_cidr, *self.flags
+        )
         return self
 
     def stop(self) -> None:

@@ -467,3 +467,10 @@ def test_the_inline_text_budget_is_one_rule_on_the_whole_spec() -> None:
     assert spec_rules[0].endswith(f"<= {INLINE_TEXT_BUDGET}")
     assert "self.config.files.map(f, size(f.content)).sum()" in spec_rules[0]
     assert "self.env.filter(e, has(e.value)).map(e, size(e.value)).sum()" in spec_rules[0]
+
+
+def test_the_crds_kustomization_lists_every_crd_file_and_nothing_else() -> None:
+    kustomization = yaml.safe_load((CRD_PATH.parent / "Kustomization").read_text(encoding="utf-8"))
+    assert kustomization["resources"] == [r.path.name for r in RESOURCES]
+    on_disk = sorted(p.name for p in CRD_PATH.parent.glob("*.yaml"))
+    assert on_disk == sorted(r.path.name for r in RESOURCES)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.core import naming
+from controller.core.labels import HOST_LABEL
 from controller.docker import TlsFiles
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.workspace_object import WorkspaceObject
@@ -180,6 +181,9 @@ def test_workspaces_spread_and_each_runs_on_the_host_its_status_names() -> None:
         for name, host in placed.items():
             assert cluster.containers_of(name) == {"a": int(host == "a"), "b": int(host == "b")}
             assert ("Placed", f"placed on DockerHost {host}") in cluster.events(name)
+            container = naming.container_name(cluster.bodies[name]["metadata"]["uid"])
+            (made,) = [c for c in cluster.runtimes[host].containers.values() if c.name == container]
+            assert made.labels[HOST_LABEL] == host
 
     run(scenario())
 
