@@ -69,6 +69,7 @@ MAX_WORKSPACE_NAME_LENGTH = 253 - len(AUTH_TOKEN_SECRET_SUFFIX)
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 RUNTIME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ENV_PREFIX_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
 DATA_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 CONFIG_PATH_PATTERN = r"^[-._a-zA-Z0-9]+(/[-._a-zA-Z0-9]+)*$"
 # [registry-host[:port]/]path-component(/path-component)*[:tag][@sha256:<64 hex>]; RE2-compatible, since the
@@ -97,6 +98,7 @@ TOKEN_MAX_LENGTH = 64
 # test builds it). Larger configuration goes in ConfigMaps (spec.config.fromConfigMaps, 1 MiB each).
 INLINE_TEXT_BUDGET = 24 * 1024
 MAX_ENV = 64
+MAX_ENV_FROM = 6
 MAX_CONFIG_FILES = 64
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
@@ -296,6 +298,43 @@ class EnvVar(ApiModel):
             raise ValueError("env must set exactly one of value or valueFrom")
         if self.name in RESERVED_ENV_NAMES:
             raise ValueError(reserved_env_name_message(self.name))
+        return self
+
+
+class EnvFromReference(ApiModel):
+    """A Secret or ConfigMap in the Workspace's namespace whose every key becomes a variable."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    optional: bool = Field(default=False, description="When true, a missing object is skipped.")
+
+
+class EnvFromSource(ApiModel):
+    """Every key of a Secret or ConfigMap as a variable named <prefix><key>, as in a Pod's envFrom."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.secretRef) != has(self.configMapRef)",
+                    "envFrom must set exactly one of secretRef or configMapRef",
+                )
+            ]
+        }
+    )
+
+    prefix: str = Field(
+        default="",
+        max_length=64,
+        pattern=ENV_PREFIX_PATTERN,
+        description="Put before each key; a key that does not then make a variable name is skipped.",
+    )
+    secret_ref: EnvFromReference | None = None
+    config_map_ref: EnvFromReference | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_ref(self) -> EnvFromSource:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("envFrom must set exactly one of secretRef or configMapRef")
         return self
 
 
@@ -511,6 +550,12 @@ class WorkspaceSpec(ApiModel):
         default=(),
         max_length=MAX_ENV,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    env_from: tuple[EnvFromSource, ...] = Field(
+        default=(),
+        max_length=MAX_ENV_FROM,
+        description="Secrets and ConfigMaps whose keys become variables; a later source wins over an "
+        "earlier one, and env wins over all of them.",
     )
     config: ConfigSource = ConfigSource()
     auth_token: AuthTokenSource | None = Field(

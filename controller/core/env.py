@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from controller.api.workspace import ENV_NAME_PATTERN, RESERVED_ENV_NAMES, reserved_env_name_message
 from controller.core.naming import CONFIG_MOUNT_PATH
@@ -61,3 +61,29 @@ def env_index(env: Sequence[str], name: str) -> list[int]:
     """Positions of ``name`` in a ``NAME=value`` list (Docker uses the last one)."""
     prefix = f"{name}="
     return [index for index, entry in enumerate(env) if entry.startswith(prefix)]
+
+
+def expand_env_from(
+    sources: Sequence[tuple[str, str, Mapping[str, str]]], env: Sequence[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """spec.envFrom and spec.env as one list of (name, value), and the keys skipped.
+
+    `sources` are (prefix, what, data) in spec order, `what` naming the object for messages ("Secret x").
+    As in a Pod: each key becomes <prefix><key>; a later source wins over an earlier one; env wins over
+    every source. A key that does not make a variable name, or makes one the controller sets, is skipped
+    and named in the second list (never its value). The sources' variables come first, in the order
+    they first appear, then env in spec order.
+    """
+    explicit = {name for name, _ in env}
+    merged: dict[str, str] = {}
+    skipped: list[str] = []
+    for prefix, what, data in sources:
+        for key, value in data.items():
+            name = prefix + key
+            if not _ENV_NAME.fullmatch(name):
+                skipped.append(f"{name!r} ({what}): not a variable name")
+            elif name in RESERVED_ENV_NAMES:
+                skipped.append(f"{name} ({what}): set by the controller")
+            elif name not in explicit:
+                merged[name] = value
+    return [*merged.items(), *env], skipped

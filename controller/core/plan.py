@@ -44,7 +44,8 @@ HOST_NETWORK_MODE = "host"
 class ResolvedInputs:
     """Values the caller read from other Kubernetes objects.
 
-    env: spec.env as (name, value), in spec order; optional references that were missing are left out.
+    env: spec.envFrom and spec.env as (name, value) (`core.env.expand_env_from`); optional references
+        that were missing are left out.
     config_maps: the data of spec.config.fromConfigMaps in spec order (``binaryData`` decoded to bytes);
         missing optional ConfigMaps are left out.
     auth_token: the workspace's bearer token (from spec.authToken's Secret or the controller-owned one).
@@ -54,6 +55,8 @@ class ResolvedInputs:
     """
 
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    skipped_env: tuple[str, ...] = ()
+    """spec.envFrom keys left out, and why (names only, never values)."""
     config_maps: tuple[Mapping[str, str | bytes], ...] = field(default=(), repr=False)
     auth_token: str = field(default="", repr=False)
     auth_token_secret: str = ""
@@ -92,6 +95,8 @@ class ContainerPlan:
     """The Secret the token in /configs came from (reported in the status, never hashed by name)."""
     secret_values: frozenset[str] = field(default=frozenset(), repr=False)
     """Values read from Secrets, to be redacted from any message (`core.redact`)."""
+    skipped_env: tuple[str, ...] = ()
+    """spec.envFrom keys that were left out (a Warning says so when the container is created)."""
 
     @property
     def name(self) -> str:
@@ -211,6 +216,7 @@ def plan_workspace(
         restart_requested_at=spec.restart_requested_at,
         auth_token_secret=resolved.auth_token_secret,
         secret_values=resolved.secret_values | {resolved.auth_token} - {""},
+        skipped_env=resolved.skipped_env,
     )
 
 

@@ -14,9 +14,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from controller.api.workspace import API_VERSION, KIND, KeySelector, WorkspaceSpec
+from controller.api.workspace import API_VERSION, KIND, EnvFromSource, KeySelector, WorkspaceSpec
 from controller.core.causes import Cause, Reason
 from controller.core.configfiles import new_auth_token
+from controller.core.env import expand_env_from
 from controller.core.identity import WorkspaceRef
 from controller.core.naming import auth_token_secret_name
 from controller.core.plan import ResolvedInputs
@@ -102,6 +103,32 @@ class InputResolver:
                 raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
             raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} has no key {ref.key!r} ({where})")
 
+        async def env_source(index: int, source: EnvFromSource) -> tuple[str, str, dict[str, str]] | None:
+            where = f"spec.envFrom[{index}]"
+            if source.secret_ref is not None:
+                ref, kind, reason = source.secret_ref, "Secret", Reason.SECRET_NOT_FOUND
+                obj = await secret(ref.name)
+                raw = (obj or {}).get("data") or {}
+                data = {k: _decode(v).decode("utf-8", errors="replace") for k, v in raw.items()}
+                secret_values.update(data.values())
+            else:
+                assert source.config_map_ref is not None  # the schema requires exactly one
+                ref, kind, reason = source.config_map_ref, "ConfigMap", Reason.CONFIG_MAP_NOT_FOUND
+                obj = await config_map(ref.name)
+                data = {str(k): str(v) for k, v in ((obj or {}).get("data") or {}).items()}
+            if obj is None:
+                if ref.optional:
+                    return None
+                raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
+            for key, value in data.items():
+                if "\x00" in value:
+                    raise _Unresolved(
+                        Reason.INVALID_CONFIG,
+                        f"{kind} {ws.namespace}/{ref.name} key {key!r} ({where}) holds a NUL byte, "
+                        "which an environment variable cannot carry",
+                    )
+            return source.prefix, f"{kind} {ref.name}", data
+
         try:
             env: list[tuple[str, str]] = []
             for var in spec.env:
@@ -117,6 +144,9 @@ class InputResolver:
                     value = await key_value(source.config_map_key_ref, "ConfigMap", where)
                 if value is not None:
                     env.append((var.name, value))
+
+            sources = [await env_source(i, source) for i, source in enumerate(spec.env_from)]
+            env, skipped_env = expand_env_from([found for found in sources if found is not None], env)
 
             maps: list[dict[str, str | bytes]] = []
             for source_map in spec.config.from_config_maps:
@@ -167,6 +197,7 @@ class InputResolver:
 
         return ResolvedInputs(
             env=tuple(env),
+            skipped_env=tuple(skipped_env),
             config_maps=tuple(maps),
             auth_token=token,
             auth_token_secret=token_secret,

@@ -168,6 +168,13 @@ class ActionRunner:
         finally:
             self._observer.touched(plan.name)
         journal.note("Created", f"created container {plan.name} from {plan.image}")
+        if plan.skipped_env:
+            self._post_soon(
+                plan.workspace,
+                "Warning",
+                "InvalidEnvFromKeys",
+                "envFrom keys left out of the environment: " + "; ".join(plan.skipped_env),
+            )
         await self._start(plan, container_id, journal, "Started")
         return await self._observer.observe(plan.name)
 

@@ -17,6 +17,7 @@ from controller.api.workspace import (
     INLINE_TEXT_BUDGET,
     MAX_CONFIG_FILES,
     MAX_ENV,
+    MAX_ENV_FROM,
     MAX_WORKSPACE_NAME_LENGTH,
     TOKEN_MAX_LENGTH,
 )
@@ -120,6 +121,16 @@ def largest_workspace(
             "imagePullSecrets": [{"name": secret} for secret in pull_secrets],
             "tier": 2,
             "env": env,
+            "envFrom": [
+                {
+                    "prefix": numbered(64, index) if index < MAX_ENV_FROM - 1 else "P" + "_" * 63,
+                    ("secretRef" if index % 2 else "configMapRef"): {
+                        "name": dns_subdomain(253, f"ef{index}"),
+                        "optional": True,
+                    },
+                }
+                for index in range(MAX_ENV_FROM)
+            ],
             "config": {
                 "files": files,
                 "fromConfigMaps": [
