@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.api.selectors import LabelSelector
+from controller.api.workspace import RUNTIME_PATTERN
 from controller.core.selectors import parse_selector
 from controller.core.tiers import DEFAULT_TIER_LIMITS, TierLimits
 
@@ -65,6 +66,8 @@ class ControllerSettings(BaseModel):
     crashloop_restarts: int = 5
     crashloop_window_seconds: int = 300
     known_runtimes: tuple[str, ...] = KNOWN_RUNTIMES
+    runtime_images: Mapping[str, str] = Field(default_factory=dict)
+    """WC_RUNTIME_IMAGES: runtime -> image, over `<prefix>/workspace-template-<runtime>:latest`."""
     docker_host: str | None = None
     """Where the Docker daemon is (DOCKER_HOST); None for the default socket. The Docker SDK reads it,
     with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, itself: this copy is for the log."""
@@ -120,6 +123,9 @@ class ControllerSettings(BaseModel):
                 "leader election needs 0 < WC_RETRY_PERIOD < WC_RENEW_DEADLINE < WC_LEASE_DURATION; got "
                 f"{retry_period:g} < {renew_deadline:g} < {lease_duration}"
             )
+        runtime_images = _runtime_images(env.get("WC_RUNTIME_IMAGES", ""))
+        extra = _runtime_names(env.get("WC_RUNTIMES", ""), "WC_RUNTIMES")
+        known_runtimes = tuple(sorted({*KNOWN_RUNTIMES, *extra, *runtime_images}))
         return cls(
             registry_prefix=env.get("MOLECULE_IMAGE_REGISTRY") or DEFAULT_REGISTRY_PREFIX,
             # Set-but-empty is a deliberate "no platform preference", as in the Go provisioner.
@@ -136,6 +142,8 @@ class ControllerSettings(BaseModel):
             sweep_dry_run=_strict_bool(env, "WC_SWEEP_DRY_RUN", default=False),
             crashloop_restarts=_strict_int(env, "WC_CRASHLOOP_RESTARTS", 5, minimum=1),
             crashloop_window_seconds=_strict_int(env, "WC_CRASHLOOP_WINDOW", 300, minimum=1),
+            known_runtimes=known_runtimes,
+            runtime_images=runtime_images,
             docker_host=env.get("DOCKER_HOST") or None,
             local_host=_host_name(env.get("WC_LOCAL_HOST", DEFAULT_LOCAL_HOST)),
             host_selector=_selector(env, "WC_HOST_SELECTOR"),
@@ -154,6 +162,28 @@ class ControllerSettings(BaseModel):
             log_format=_strict_choice(env, "WC_LOG_FORMAT", _LOG_FORMATS, "text"),
             log_level=_strict_choice(env, "WC_LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
         )
+
+
+def _runtime_names(raw: str, variable: str) -> list[str]:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if not re.fullmatch(RUNTIME_PATTERN, name):
+            raise ValueError(f"{variable}: {name!r} is not a runtime name (lower-case letters, digits, '-')")
+    return names
+
+
+def _runtime_images(raw: str) -> dict[str, str]:
+    """`runtime=image,runtime=image`: the admin's images for runtimes, new ones or the nine."""
+    images: dict[str, str] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        runtime, equals, image = (s.strip() for s in entry.partition("="))
+        if not equals or not image or any(c.isspace() for c in image):
+            raise ValueError(f"WC_RUNTIME_IMAGES: {entry!r} is not runtime=image")
+        _runtime_names(runtime, "WC_RUNTIME_IMAGES")
+        images[runtime] = image
+    return images
 
 
 def _selector(env: Mapping[str, str], name: str) -> LabelSelector | None:

@@ -19,8 +19,13 @@ _TEMPLATE_PREFIX = "workspace-template-"
 _LEGACY_TEMPLATE_PREFIX = "workspace-template:"
 
 
-def runtime_image(prefix: str, runtime: str, known: Sequence[str]) -> str:
-    """``<prefix>/workspace-template-<runtime>:latest``, or "" for an unknown runtime."""
+def runtime_image(
+    prefix: str, runtime: str, known: Sequence[str], images: Mapping[str, str] | None = None
+) -> str:
+    """The admin's image for the runtime (WC_RUNTIME_IMAGES), else
+    ``<prefix>/workspace-template-<runtime>:latest``; "" for an unknown runtime."""
+    if images and runtime in images:
+        return images[runtime]
     if runtime not in known:
         return ""
     return f"{prefix}/{_TEMPLATE_PREFIX}{runtime}:latest"
@@ -34,7 +39,9 @@ def select_image(spec: WorkspaceSpec, settings: ControllerSettings) -> str | Cau
     """
     if spec.image:
         return spec.image
-    image = runtime_image(settings.registry_prefix, spec.runtime, settings.known_runtimes)
+    image = runtime_image(
+        settings.registry_prefix, spec.runtime, settings.known_runtimes, settings.runtime_images
+    )
     if image:
         return image
     return Cause(

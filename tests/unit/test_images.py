@@ -243,3 +243,26 @@ def test_no_usable_credentials_gives_none(docs: list[dict[str, Any]]) -> None:
 def test_credentials_never_show_in_repr() -> None:
     assert "s3cret" not in repr(RegistryCredentials("ghcr.io", "bot", "s3cret"))
     assert "tok3n" not in repr(RegistryCredentials("ghcr.io", identitytoken="tok3n"))
+
+
+def test_an_admins_runtime_image_is_used_for_a_new_runtime_and_over_a_template() -> None:
+    settings = ControllerSettings.from_env(
+        {
+            "MOLECULE_IMAGE_REGISTRY": "reg.local/m",
+            "WC_RUNTIMES": "external",
+            "WC_RUNTIME_IMAGES": "hermes=other.example/h:3",
+        }
+    )
+
+    def image(runtime: str) -> str | Cause:
+        spec = WorkspaceSpec.model_validate(
+            {"runtime": runtime, "config": {"files": [{"path": "config.yaml", "content": "x: 1\n"}]}}
+        )
+        return select_image(spec, settings)
+
+    assert image("hermes") == "other.example/h:3"
+    assert image("external") == "reg.local/m/workspace-template-external:latest"
+    assert image("langgraph") == "reg.local/m/workspace-template-langgraph:latest"
+    unknown = image("nope")
+    assert isinstance(unknown, Cause)
+    assert "external" in unknown.message

@@ -288,3 +288,33 @@ def test_a_malformed_shard_selector_stops_start_up_with_its_name() -> None:
         ValueError, match=re.escape("WC_WORKSPACE_SELECTOR: selector 'shard in (east' has an unmatched")
     ):
         ControllerSettings.from_env({"WC_WORKSPACE_SELECTOR": "shard in (east"})
+
+
+def test_an_admin_adds_runtimes_and_maps_images_without_a_release() -> None:
+    settings = ControllerSettings.from_env(
+        {
+            "WC_RUNTIMES": "external, research-bot",
+            "WC_RUNTIME_IMAGES": "hermes=reg.example/hermes:2, beta=reg.example/b@sha256:" + "a" * 64,
+        }
+    )
+    assert {"external", "research-bot", "beta", *KNOWN_RUNTIMES} == set(settings.known_runtimes)
+    assert list(settings.known_runtimes) == sorted(settings.known_runtimes)
+    assert settings.runtime_images == {
+        "hermes": "reg.example/hermes:2",
+        "beta": "reg.example/b@sha256:" + "a" * 64,
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"WC_RUNTIMES": "Bad_Name"}, "WC_RUNTIMES: 'Bad_Name' is not a runtime name"),
+        ({"WC_RUNTIME_IMAGES": "hermes"}, "WC_RUNTIME_IMAGES: 'hermes' is not runtime=image"),
+        ({"WC_RUNTIME_IMAGES": "hermes="}, "WC_RUNTIME_IMAGES: 'hermes=' is not runtime=image"),
+        ({"WC_RUNTIME_IMAGES": "x=a b"}, "WC_RUNTIME_IMAGES: 'x=a b' is not runtime=image"),
+        ({"WC_RUNTIME_IMAGES": "UP=img"}, "WC_RUNTIME_IMAGES: 'UP' is not a runtime name"),
+    ],
+)
+def test_a_malformed_runtime_setting_stops_start_up(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        ControllerSettings.from_env(env)
