@@ -220,16 +220,23 @@ async def one_round(
     return rows
 
 
-async def run(n: int, repeats: int, concurrency: int, registry: Registry) -> list[Row]:
+def bench_settings(registry: Registry, concurrency: int, **env: str) -> ControllerSettings:
+    """Settings of a run: its own instance label and network, images from the benchmark's registry."""
     instance = f"bench-{uuid.uuid4().hex[:6]}"
-    settings = ControllerSettings.from_env(
+    return ControllerSettings.from_env(
         {
             "MOLECULE_IMAGE_REGISTRY": registry.prefix,
             "WC_INSTANCE": instance,
             "WC_DOCKER_CONCURRENCY": str(concurrency),
             "MOLECULE_NETWORK": f"{instance}-net",
+            **env,
         }
     )
+
+
+async def run(n: int, repeats: int, concurrency: int, registry: Registry) -> list[Row]:
+    settings = bench_settings(registry, concurrency)
+    instance = settings.instance
     adapter = DockerAdapter(concurrency=concurrency)
     kube = FakeKube()
     hosts = await one_host(adapter, settings, kube)

@@ -44,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +53,7 @@ from typing import Any, TypeVar
 
 import docker
 
-from benchmarks.docker_cost import RawSdk, docker_calls, objects, raw_plans, workspace_spec
+from benchmarks.docker_cost import RawSdk, bench_settings, docker_calls, objects, raw_plans, workspace_spec
 from controller.core.decide import PROGRESS_REQUEUE
 from controller.core.labels import INSTANCE_LABEL
 from controller.core.plan import ContainerPlan
@@ -336,16 +335,8 @@ def clear(daemon: Daemon, instance: str, network_id: str | None = None) -> None:
 async def run(
     per_host: int, concurrency: int, own: list[OwnDaemon], registry: Registry
 ) -> tuple[list[Row], Counter[str], list[str]]:
-    instance = f"bench-{uuid.uuid4().hex[:6]}"
-    settings = ControllerSettings.from_env(
-        {
-            "MOLECULE_IMAGE_REGISTRY": registry.prefix,
-            "WC_INSTANCE": instance,
-            "WC_DOCKER_CONCURRENCY": str(concurrency),
-            "MOLECULE_NETWORK": f"{instance}-net",
-            "WC_LOCAL_HOST": "",
-        }
-    )
+    settings = bench_settings(registry, concurrency, WC_LOCAL_HOST="")
+    instance = settings.instance
     machine = Daemon(MACHINE, os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
     every = [machine, *(Daemon(f"dockerd-{i}", d.url) for i, d in enumerate(own, 1))]
     total = per_host * len(every)

@@ -222,52 +222,36 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await election.kube.close()
 
 
-@dataclass
 class Election:
     """This replica acts only while it holds the Lease. Standing by, it builds nothing and writes nothing
     but the Lease; its watches fill a mirror, handed to the controller it starts on winning. Losing the
     Lease ends the process at once (its work stops before anyone else's can start; a Docker call in
     flight cannot be cancelled any other way) and Kubernetes starts it again as a standby."""
 
-    elector: LeaderElector
-    kube: KubeClient
-    task: asyncio.Task[None]
-    promoting: asyncio.Task[None] | None = None
-    stopping: bool = False
-
-    @classmethod
-    def begin(cls, config: ControllerSettings, memo: kopf.Memo) -> Election:
-        memo.mirror = WatchMirror()
-        metrics.LEADER.labels(config.lease_name).set(0)
-        holder: list[Election] = []
-
-        def started() -> None:
-            holder[0].promoting = asyncio.create_task(_promote(memo), name="promote")
-
-        def stopped() -> None:
-            metrics.LEADER.labels(config.lease_name).set(0)
-            if holder[0].stopping:
-                return
-            log.critical(
-                "lost the Lease %s/%s: exiting now so that nothing more is done by this replica",
-                config.lease_namespace,
-                config.lease_name,
-            )
-            logging.shutdown()
-            os._exit(LOST_LEASE_EXIT)
-
-        lease_kube = KubeClient.from_environment()
-        elector = LeaderElector(
-            LeaseClient(lease_kube),
+    def __init__(self, config: ControllerSettings, memo: kopf.Memo) -> None:
+        self._config = config
+        self._memo = memo
+        self.stopping = False
+        self.promoting: asyncio.Task[None] | None = None
+        self.kube = KubeClient.from_environment()
+        self.elector = LeaderElector(
+            LeaseClient(self.kube),
             namespace=config.lease_namespace,
             name=config.lease_name,
             identity=config.identity,
             lease_duration=config.lease_duration_seconds,
             renew_deadline=config.renew_deadline_seconds,
             retry_period=config.retry_period_seconds,
-            on_started_leading=started,
-            on_stopped_leading=stopped,
+            on_started_leading=self._started,
+            on_stopped_leading=self._stopped,
         )
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def begin(cls, config: ControllerSettings, memo: kopf.Memo) -> Election:
+        memo.mirror = WatchMirror()
+        metrics.LEADER.labels(config.lease_name).set(0)
+        election = cls(config, memo)
         log.info(
             "controller instance %r: standing by as %s for the Lease %s/%s",
             config.instance,
@@ -275,9 +259,24 @@ class Election:
             config.lease_namespace,
             config.lease_name,
         )
-        election = cls(elector, lease_kube, asyncio.create_task(elector.run(), name="leader-election"))
-        holder.append(election)
+        election.task = asyncio.create_task(election.elector.run(), name="leader-election")
         return election
+
+    def _started(self) -> None:
+        # Not awaited: the elector does not renew while its callback runs, and starting takes a while.
+        self.promoting = asyncio.create_task(_promote(self._memo), name="promote")
+
+    def _stopped(self) -> None:
+        metrics.LEADER.labels(self._config.lease_name).set(0)
+        if self.stopping:
+            return
+        log.critical(
+            "lost the Lease %s/%s: exiting now so that nothing more is done by this replica",
+            self._config.lease_namespace,
+            self._config.lease_name,
+        )
+        logging.shutdown()
+        os._exit(LOST_LEASE_EXIT)
 
 
 LOST_LEASE_EXIT = 3

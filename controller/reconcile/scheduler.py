@@ -147,18 +147,22 @@ class Scheduler:
         return [uid for uid, allocation in self._ledger.items() if allocation.host == host]
 
     def load(self, host: str) -> HostLoad:
-        total = Resources()
-        tiers: Counter[int] = Counter()
+        return self.loads().get(host, HostLoad(Resources(), 0, {}))
+
+    def loads(self) -> dict[str, HostLoad]:
+        """What is placed on each host, in one pass over the ledger."""
+        totals: dict[str, Resources] = {}
+        tiers: dict[str, Counter[int]] = {}
         for allocation in self._ledger.values():
-            if allocation.host == host:
-                total = total + allocation.request.resources
-                tiers[allocation.request.tier] += 1
-        return HostLoad(total, sum(tiers.values()), dict(tiers))
+            totals[allocation.host] = totals.get(allocation.host, Resources()) + allocation.request.resources
+            tiers.setdefault(allocation.host, Counter())[allocation.request.tier] += 1
+        return {host: HostLoad(totals[host], sum(t.values()), dict(t)) for host, t in tiers.items()}
 
     def views(self) -> list[HostView]:
         views = []
+        loads = self.loads()
         for host in self._hosts():
-            load = self.load(host.name)
+            load = loads.get(host.name, HostLoad(Resources(), 0, {}))
             views.append(
                 HostView(
                     name=host.name,
