@@ -57,13 +57,11 @@ from benchmarks.docker_cost import RawSdk, bench_settings, docker_calls, objects
 from controller.core.decide import PROGRESS_REQUEUE
 from controller.core.labels import INSTANCE_LABEL
 from controller.core.plan import ContainerPlan
-from controller.docker import TlsFiles
-from controller.docker import connect as docker_connect
 from controller.docker.adapter import DockerAdapter
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.workspace_object import WorkspaceObject
-from controller.port.runtime import ContainerRuntime
-from controller.reconcile.hosts import HostConfig, HostRegistry
+from controller.operator import docker_connector
+from controller.reconcile.hosts import HostRegistry
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler
 from controller.reconcile.triggers import Triggers
@@ -188,15 +186,13 @@ async def controller_run(
     """`total` Workspaces applied at once over `daemons`; the timing and Workspaces per host."""
     kube = FakeKube(docker_hosts={d.name: docker_host(d) for d in daemons})
 
-    def connect(config: HostConfig, tls: TlsFiles | None) -> ContainerRuntime:
-        return docker_connect(
-            config.endpoint,
-            timeout=settings.docker_timeout_seconds,
-            concurrency=settings.docker_concurrency,
-            tls=tls,
-        )
-
-    hosts = HostRegistry(settings=settings, kube=kube, triggers=Triggers(), connect=connect, background=False)
+    hosts = HostRegistry(
+        settings=settings,
+        kube=kube,
+        triggers=Triggers(),
+        connect=docker_connector(settings),
+        background=False,
+    )
     try:
         await hosts.load()
         for host in hosts.all():

@@ -37,7 +37,7 @@ from controller.kube.event_recorder import EventRecorder
 from controller.kube.lease import LeaseClient
 from controller.kube.workspace_object import WorkspaceObject
 from controller.port.runtime import ContainerRuntime
-from controller.reconcile.hosts import HostConfig, HostRegistry
+from controller.reconcile.hosts import Connect, HostConfig, HostRegistry
 from controller.reconcile.leadership import LeaderElector
 from controller.reconcile.loops import WorkspaceLoops
 from controller.reconcile.mirror import WatchMirror
@@ -50,6 +50,21 @@ log = logging.getLogger(__name__)
 
 registry = kopf.OperatorRegistry()
 NAMESPACES = "namespaces"
+
+
+def docker_connector(settings: ControllerSettings) -> Connect:
+    """How the controller reaches each DockerHost's daemon: the Docker adapter, with the settings' timeout
+    and concurrency."""
+
+    def connect(config: HostConfig, tls: TlsFiles | None) -> ContainerRuntime:
+        return docker.connect(
+            config.endpoint,
+            timeout=settings.docker_timeout_seconds,
+            concurrency=settings.docker_concurrency,
+            tls=tls,
+        )
+
+    return connect
 
 
 @dataclass
@@ -81,15 +96,9 @@ class Controller:
         kube = KubeClient.from_environment()
         triggers = Triggers()
 
-        def connect(config: HostConfig, tls: TlsFiles | None) -> ContainerRuntime:
-            return docker.connect(
-                config.endpoint,
-                timeout=settings.docker_timeout_seconds,
-                concurrency=settings.docker_concurrency,
-                tls=tls,
-            )
-
-        hosts = HostRegistry(settings=settings, kube=kube, triggers=triggers, connect=connect)
+        hosts = HostRegistry(
+            settings=settings, kube=kube, triggers=triggers, connect=docker_connector(settings)
+        )
         policies = PolicyStore(
             kube, default_image_prefix=settings.registry_prefix, wake_all=triggers.wake_all
         )
@@ -213,13 +222,15 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if election is not None:
         election.stopping = True
     controller: Controller | None = memo.get("controller")
-    if controller is not None:
-        memo.controller = None
-        await controller.close()
-    if election is not None:
-        # The work has stopped: hand the Lease over now rather than make the next leader wait it out.
-        await election.elector.release()
-        await election.kube.close()
+    try:
+        if controller is not None:
+            memo.controller = None
+            await controller.close()
+    finally:
+        if election is not None:
+            # The work has stopped: hand the Lease over now rather than make the next leader wait it out.
+            await election.elector.release()
+            await election.kube.close()
 
 
 class Election:

@@ -181,7 +181,10 @@ def _runtime_images(raw: str) -> dict[str, str]:
         runtime, equals, image = (s.strip() for s in entry.partition("="))
         if not equals or not image or any(c.isspace() for c in image):
             raise ValueError(f"WC_RUNTIME_IMAGES: {entry!r} is not runtime=image")
-        _runtime_names(runtime, "WC_RUNTIME_IMAGES")
+        if not re.fullmatch(RUNTIME_PATTERN, runtime):
+            raise ValueError(
+                f"WC_RUNTIME_IMAGES: {runtime!r} is not a runtime name (lower-case letters, digits, '-')"
+            )
         images[runtime] = image
     return images
 

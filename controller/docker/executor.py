@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -137,7 +138,7 @@ class SdkExecutor:
     def _api(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = open_client(self.settings)  # not cached on failure: the next call tries again
+            client = self._open()  # not cached on failure: the next call tries again
             self._local.client = client
             with self._clients_lock:
                 self._clients.append(client)
@@ -146,9 +147,16 @@ class SdkExecutor:
     def new_client(self, timeout: float | None = None) -> Any:
         """A client owned by the caller (for long-lived streams that must not hold a pool worker)."""
         try:
-            return open_client(self.settings, timeout)
+            return self._open(timeout)
         except Exception as exc:
             raise classify(exc) from exc
+
+    def _open(self, timeout: float | None = None) -> Any:
+        client = open_client(self.settings, timeout)
+        if self.settings.base_url and self.settings.api_version is None:
+            # Negotiated once per daemon, not once per worker thread and stream.
+            self.settings = dataclasses.replace(self.settings, api_version=client.api.api_version)
+        return client
 
     def close(self) -> None:
         """Stop accepting calls, drop queued ones and close the worker clients."""

@@ -103,6 +103,9 @@ class InputResolver:
                 raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
             raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} has no key {ref.key!r} ({where})")
 
+        unusable: dict[str, str] = {}
+        """envFrom variable name -> why its value cannot be used (the last source naming it decides)."""
+
         async def env_source(index: int, source: EnvFromSource) -> tuple[str, str, dict[str, str]] | None:
             where = f"spec.envFrom[{index}]"
             if source.secret_ref is not None:
@@ -121,12 +124,15 @@ class InputResolver:
                     return None
                 raise _Unresolved(reason, f"{kind} {ws.namespace}/{ref.name} ({where}) not found")
             for key, value in data.items():
+                # Judged once the merge says which keys are used: a skipped or overridden one may hold it.
+                name = source.prefix + key
                 if "\x00" in value:
-                    raise _Unresolved(
-                        Reason.INVALID_CONFIG,
+                    unusable[name] = (
                         f"{kind} {ws.namespace}/{ref.name} key {key!r} ({where}) holds a NUL byte, "
-                        "which an environment variable cannot carry",
+                        "which an environment variable cannot carry"
                     )
+                else:
+                    unusable.pop(name, None)
             return source.prefix, f"{kind} {ref.name}", data
 
         try:
@@ -147,6 +153,10 @@ class InputResolver:
 
             sources = [await env_source(i, source) for i, source in enumerate(spec.env_from)]
             env, skipped_env = expand_env_from([found for found in sources if found is not None], env)
+            explicit = {var.name for var in spec.env}
+            for name, _ in env:
+                if name in unusable and name not in explicit:
+                    raise _Unresolved(Reason.INVALID_CONFIG, unusable[name])
 
             maps: list[dict[str, str | bytes]] = []
             for source_map in spec.config.from_config_maps:

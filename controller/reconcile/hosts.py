@@ -359,14 +359,15 @@ class HostRegistry:
 
     async def check(self, host: Host) -> bool:
         """Ask the daemon; True when what placement sees of the host changed."""
-        before = (host.answered, host.ready, host.facts)
+        before = (host.answered, host.facts)
         try:
             host.facts = await host.runtime.info()
             host.answered, host.problem = True, ""
         except ContainerRuntimeError as exc:
             host.answered, host.problem = False, f"the Docker daemon is not answering: {exc}"
-        changed = (host.answered, host.ready, host.facts) != before
-        host.asked.set()
+        finally:
+            host.asked.set()  # whatever happened: no pass waits on a host that was asked
+        changed = (host.answered, host.facts) != before
         metrics.DOCKER_HOSTS_READY.labels(host.name).set(1 if host.ready else 0)
         if changed:
             if host.ready:

@@ -92,9 +92,9 @@ class _Memory:
     session_reset_handled: str | None = None
     host: str | None = None
     """The DockerHost the Workspace is on, once known (placement is for good)."""
-    searched: bool = False
-    """Every host answered a search for its container and none had one: from then on only this
-    controller can make one, and it places the Workspace first, so there is no need to look again."""
+    searched: frozenset[str] | None = None
+    """The hosts that all answered a search for its container, none having one: from then on only this
+    controller can make one there, and it places the Workspace first. A host added since is searched."""
 
 
 @dataclass
@@ -301,7 +301,7 @@ class Reconciler:
         uid = obj.ref.uid
         request = self._scheduler.request(spec.tier)
         name = memory.host or obj.status.get("host") or self._scheduler.host_of(uid)
-        if not name and not memory.searched:
+        if not name and not self._searched(memory):
             found = await self._find_container(obj, memory, waiting=place)
             if isinstance(found, PassOutcome):
                 return found
@@ -317,14 +317,13 @@ class Reconciler:
         memory.host = name
         self._scheduler.record(uid, name, request)
         host = self._hosts.get(name)
-        if host is not None:
-            await self._hosts.asked([host])
         if host is None:
             message = (
                 f"DockerHost {name}, where the Workspace is placed (its volumes are there), does not exist: "
                 "create it again, or delete the Workspace"
             )
             return PassOutcome(error=Cause(Reason.DOCKER_UNAVAILABLE, message), host=name)
+        await self._hosts.asked([host])
         if not host.ready:
             problem = host.problem or "its capacity is not known yet"
             message = f"DockerHost {name}: {problem}"
@@ -333,6 +332,9 @@ class Reconciler:
         if conflict is not None:
             return PassOutcome(stalled=conflict, host=name)
         return host
+
+    def _searched(self, memory: _Memory) -> bool:
+        return memory.searched is not None and {h.name for h in self._hosts.all()} <= memory.searched
 
     async def _find_container(
         self, obj: WorkspaceObject, memory: _Memory, *, waiting: bool
@@ -361,7 +363,7 @@ class Reconciler:
             ):
                 return host.name
         if not silent:
-            memory.searched = True
+            memory.searched = frozenset(h.name for h in answering)
         elif waiting and obj.status:
             waiting_cause = Cause(
                 Reason.PLACING,
@@ -459,6 +461,8 @@ class Reconciler:
         placed = remembered or obj.status.get("host") or self._scheduler.host_of(ws.uid)
         if placed:
             host = self._hosts.get(placed)
+            if host is not None:
+                await self._hosts.asked([host])
             if host is None:
                 # The admin removed the DockerHost: as for a pod on a deleted Node, nothing is left to ask.
                 await self._events.post(
@@ -476,6 +480,7 @@ class Reconciler:
         else:
             # Never placed, or its status was lost: wherever it may be (a host that does not answer now
             # is left to its orphan sweep, which removes what no Workspace owns).
+            await self._hosts.asked()
             hosts = [h for h in self._hosts.all() if h.ready]
         owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
         for host in hosts:

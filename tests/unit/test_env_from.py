@@ -170,3 +170,16 @@ def test_a_nul_byte_in_a_source_stalls_naming_the_key_not_the_value() -> None:
         assert "cd-secret" not in stalled["message"]
 
     asyncio.run(scenario())
+
+
+def test_a_nul_byte_in_a_key_that_is_skipped_or_overridden_does_not_stall() -> None:
+    async def scenario() -> None:
+        world = World(envFrom=[{"secretRef": {"name": "mixed"}}], env=[{"name": "OVERRIDDEN", "value": "v"}])
+        world.kube.add_secret(NS, "mixed", {"keystore.p12": "\x00bin", "OVERRIDDEN": "\x00x", "GOOD": "g"})
+        await world.reconcile()
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        env = world.container().spec.env
+        assert "GOOD=g" in env
+        assert "OVERRIDDEN=v" in env
+
+    asyncio.run(scenario())

@@ -345,3 +345,34 @@ def test_deleting_a_workspace_whose_host_object_is_gone_releases_it_and_touches_
         assert cluster.runtimes["b"].count("remove_container") == 0
 
     run(scenario())
+
+
+def test_a_restarted_controller_asks_the_daemon_before_finalizing_and_removes_the_container() -> None:
+    async def scenario() -> None:
+        cluster = Cluster(host_body("a"), host_body("b"))
+        await cluster.start()
+        cluster.apply(workspace("placed"))
+        cluster.apply(workspace("lost"))
+        await cluster.reconcile("placed")
+        await cluster.reconcile("lost")
+        cluster.bodies["lost"].pop("status")  # its status is gone: every host is searched
+        assert cluster.containers_of("placed")["a"] + cluster.containers_of("placed")["b"] == 1
+
+        # A new controller whose health checks have not answered yet when the deletions come.
+        await cluster.start()
+        assert cluster.registry is not None
+        for host in cluster.registry.all():
+            host.asked.clear()
+            host.answered = None
+        counts = {name: cluster.containers_of(name) for name in ("placed", "lost")}
+        deletions = [asyncio.create_task(cluster.finalize(name)) for name in ("placed", "lost")]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in deletions), "nothing is judged before the daemons answer"
+        await cluster.check_hosts()
+        await asyncio.gather(*deletions)
+        for name, before in counts.items():
+            was_on = next(h for h, n in before.items() if n)
+            container = naming.container_name(f"uid-{name}")
+            assert not any(c.name == container for c in cluster.runtimes[was_on].containers.values())
+
+    run(scenario())

@@ -318,3 +318,8 @@ def test_an_admin_adds_runtimes_and_maps_images_without_a_release() -> None:
 def test_a_malformed_runtime_setting_stops_start_up(env: dict[str, str], says: str) -> None:
     with pytest.raises(ValueError, match=re.escape(says)):
         ControllerSettings.from_env(env)
+
+
+def test_an_unpaired_runtime_image_entry_is_refused() -> None:
+    with pytest.raises(ValueError, match="'' is not a runtime name"):
+        ControllerSettings.from_env({"WC_RUNTIME_IMAGES": "=img"})
