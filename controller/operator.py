@@ -67,6 +67,10 @@ def docker_connector(settings: ControllerSettings) -> Connect:
     return connect
 
 
+UNSEEN_CLAIMS_AFTER = 60.0
+"""Seconds after start-up by which the Workspace watch has listed everything (claims it did not are gone)."""
+
+
 @dataclass
 class Controller:
     """The controller's long-lived parts, built at start-up."""
@@ -126,6 +130,9 @@ class Controller:
     def deliver(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A watch event, to the part that follows that kind of object."""
         if kind == PLURAL:
+            # Who holds which workspace ID first: the loop's next pass reads it.
+            for uid in self.reconciler.identities.observe(event_type, body):
+                self.triggers.wake(uid)
             self.loops.on_event(event_type, body)
         elif kind == POLICY_PLURAL:
             self.policies.policy_event(event_type, body)
@@ -156,11 +163,20 @@ class Controller:
         if selector is not None:
             bodies = [b for b in bodies if selector_matches(selector, _labels(b))]
         self.hosts.scheduler.seed(bodies)
+        self.reconciler.identities.seed(bodies)
 
     def start_background(self) -> None:
         self.tasks = [
             asyncio.create_task(self.policies.publish_forever(), name="policy-publisher"),
+            asyncio.create_task(self._forget_unseen_claims(), name="unseen-claims"),
         ]
+
+    async def _forget_unseen_claims(self) -> None:
+        """Once the watch has had time to list every Workspace, drop the start-up list's claims on
+        workspace IDs that it never confirmed (deleted in between), waking whoever they kept waiting."""
+        await asyncio.sleep(UNSEEN_CLAIMS_AFTER)
+        for uid in self.reconciler.identities.forget_unseen():
+            self.triggers.wake(uid)
 
     async def close(self) -> None:
         await self.loops.close()

@@ -48,7 +48,15 @@ for _ in $(seq 1 60); do
   k get workspaces,workspacepolicies,effectiveworkspacepolicies,dockerhosts -A >/dev/null 2>&1 && break
   sleep 0.5
 done
-k apply -f "$repo/deploy/samples/workspace.yaml"
+# An admission policy installed earlier refuses Workspaces until the apiserver finds its (re-applied)
+# parameter kind again, for up to half a minute: try again meanwhile.
+for attempt in $(seq 1 60); do
+  if k apply -f "$repo/deploy/samples/workspace.yaml"; then
+    break
+  fi
+  [ "$attempt" = 60 ] && exit 1
+  sleep 1
+done
 
 cat >&2 <<MSG
 

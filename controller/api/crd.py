@@ -65,6 +65,7 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint"},
     {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1},
+    {"name": "Workspace-ID", "type": "string", "jsonPath": ".status.workspaceID", "priority": 1},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )

@@ -99,6 +99,12 @@ class WorkspacePolicySpec(ApiModel):
     docker_socket: bool = Field(
         default=False, description="Tier 4 containers get the Docker socket (root on the Docker host)."
     )
+    platform_identity: bool = Field(
+        default=False,
+        description="Workspaces may carry the platform's IDs (spec.workspaceID: their names, which the "
+        "platform routes to) and take over the Go provisioner's containers and volumes (spec.adopt). For "
+        "the namespaces the Molecule platform writes to.",
+    )
 
     @field_validator("tiers")
     @classmethod

@@ -9,7 +9,7 @@ Python validator, so the controller rejects a bad spec even when the CRD install
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonValue
@@ -67,6 +67,13 @@ AUTH_TOKEN_SECRET_SUFFIX = "-auth-token"
 MAX_WORKSPACE_NAME_LENGTH = 253 - len(AUTH_TOKEN_SECRET_SUFFIX)
 
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MAX_WORKSPACE_ID_LENGTH = 63
+# A DNS label: the names made from it are Docker names and the agent's host name on the network, where
+# case does not tell names apart (the platform's IDs are lower-case UUIDs).
+WORKSPACE_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+WORKSPACE_ID_IMMUTABLE_MESSAGE = (
+    "spec.workspaceID is immutable: it cannot be set, changed or removed once the Workspace exists"
+)
 RUNTIME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_PREFIX_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
@@ -104,6 +111,9 @@ MAX_CONFIG_FILES = 64
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 WorkspaceAccess = Literal["none", "read_only", "read_write"]
 DeletionPolicy = Literal["Delete", "Retain"]
+WritePolicy = Literal["Always", "IfNotPresent"]
+"""Who owns a file in /configs: the spec (Always, rewritten at every container create) or whoever wrote
+it first (IfNotPresent, written only when the config volume has no such file)."""
 ConditionStatus = Literal["True", "False", "Unknown"]
 Phase = Literal[
     "Pending",
@@ -356,6 +366,11 @@ class ConfigFile(ApiModel):
         },
     )
     content: str = Field(max_length=INLINE_TEXT_BUDGET)
+    write_policy: WritePolicy = Field(
+        default="Always",
+        description="Always: the spec wins, the file is rewritten at every container create. IfNotPresent: "
+        "written only when /configs has no such file (the agent's and the platform's edits are kept).",
+    )
 
     @field_validator("path")
     @classmethod
@@ -371,6 +386,11 @@ class ConfigMapSource(ApiModel):
 
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
     optional: bool = Field(default=False, description="When true, a missing ConfigMap is skipped.")
+    write_policy: WritePolicy = Field(
+        default="Always",
+        description="For every file of this ConfigMap: Always (rewritten at every container create) or "
+        "IfNotPresent (written only when /configs has no such file).",
+    )
 
 
 class ConfigSource(ApiModel):
@@ -399,9 +419,35 @@ class SecretKeyReference(ApiModel):
 
 
 class AuthTokenSource(ApiModel):
-    """The workspace's bearer token, written to /configs/.auth_token (mode 0600)."""
+    """The workspace's bearer token in /configs/.auth_token (mode 0600).
 
-    secret_ref: SecretKeyReference
+    secretRef: a token the platform issued, written before every container start (the Secret wins; a
+    new value in it recreates the container). generate: a random token in a Secret the controller owns,
+    written only when /configs has no token (one the agent saved is never overwritten).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.secretRef) != (has(self.generate) && self.generate)",
+                    "authToken sets exactly one of secretRef or generate: true",
+                )
+            ]
+        }
+    )
+
+    secret_ref: SecretKeyReference | None = None
+    generate: bool = Field(
+        default=False,
+        description="Create a random token in the Secret <name>-auth-token (owned by the Workspace).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthTokenSource:
+        if (self.secret_ref is not None) == self.generate:
+            raise ValueError("authToken sets exactly one of secretRef or generate: true")
+        return self
 
 
 class WorkspaceMount(ApiModel):
@@ -519,11 +565,31 @@ class WorkspaceSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 # A message without the total: the apiserver's cost estimate of one with it is far too high.
-                cel(f"{_INLINE_TEXT_CEL} <= {INLINE_TEXT_BUDGET}", inline_text_message("more"))
+                cel(f"{_INLINE_TEXT_CEL} <= {INLINE_TEXT_BUDGET}", inline_text_message("more")),
+                # A transition rule (it sees oldSelf): checked on update only.
+                cel(
+                    "has(self.workspaceID) == has(oldSelf.workspaceID) && "
+                    "(!has(self.workspaceID) || self.workspaceID == oldSelf.workspaceID)",
+                    WORKSPACE_ID_IMMUTABLE_MESSAGE,
+                ),
             ]
         }
     )
 
+    workspace_id: str | None = Field(
+        default=None,
+        alias="workspaceID",
+        min_length=1,
+        max_length=MAX_WORKSPACE_ID_LENGTH,
+        pattern=WORKSPACE_ID_PATTERN,
+        description="The platform's ID of this workspace (a UUID); names, WORKSPACE_ID and the internal URL "
+        "derive from it. Unset: the Workspace's metadata.uid. Immutable.",
+    )
+    adopt: bool = Field(
+        default=False,
+        description="Take over the Go provisioner's container and volumes of this workspaceID: the "
+        "container is recreated under this controller, the volumes are kept as they are.",
+    )
     runtime: str = Field(
         default="langgraph",
         max_length=63,
@@ -560,7 +626,8 @@ class WorkspaceSpec(ApiModel):
     config: ConfigSource = ConfigSource()
     auth_token: AuthTokenSource | None = Field(
         default=None,
-        description="Unset: the controller creates and owns a Secret <name>-auth-token with a random token.",
+        description="Unset: no token is written; the one in /configs (the agent's, or the platform's) "
+        "is left as it is.",
     )
     workspace: WorkspaceMount = WorkspaceMount()
     session: SessionSpec = SessionSpec()
@@ -639,6 +706,19 @@ class ContainerStatus(ApiModel):
     config_hash: str | None = Field(default=None, max_length=128)
 
 
+class AdoptedStatus(ApiModel):
+    """What the controller took over from the Go provisioner (spec.adopt)."""
+
+    container: str | None = Field(default=None, max_length=253, description="Its name and ID, then.")
+    volumes: tuple[Annotated[str, Field(max_length=253)], ...] = Field(
+        default=(),
+        max_length=8,
+        description="Volumes used as they were (Docker cannot label them: they are removed with the "
+        "Workspace only when its deletionPolicy is Delete).",
+    )
+    adopted_at: str | None = Field(default=None, max_length=64, description="RFC 3339.")
+
+
 class SessionStatus(ApiModel):
     last_reset_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
 
@@ -655,8 +735,15 @@ class WorkspaceStatus(ApiModel):
     host: str | None = Field(
         default=None, max_length=253, description="The DockerHost the Workspace is placed on (for good)."
     )
+    workspace_id: str | None = Field(
+        default=None,
+        alias="workspaceID",
+        max_length=MAX_WORKSPACE_ID_LENGTH,
+        description="The ID the names and WORKSPACE_ID derive from (spec.workspaceID, or the uid).",
+    )
     endpoint: str | None = Field(default=None, max_length=256)
     internal_url: str | None = Field(default=None, alias="internalURL", max_length=256)
+    adopted: AdoptedStatus | None = None
     auth_token_secret_name: str | None = Field(default=None, max_length=253)
     session: SessionStatus | None = None
     last_handled_restart_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)

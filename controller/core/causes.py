@@ -45,6 +45,8 @@ class Reason(StrEnum):
     INVALID_CONFIG = "InvalidConfig"
     INVALID_AUTH_TOKEN = "InvalidAuthToken"
     NAME_CONFLICT = "NameConflict"
+    ID_CONFLICT = "IDConflict"
+    VOLUME_CONFLICT = "VolumeConflict"
     CONTAINER_REJECTED = "ContainerRejected"
     POLICY_DENIED = "PolicyDenied"
     UNSCHEDULABLE = "Unschedulable"

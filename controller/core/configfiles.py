@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from controller.api.workspace import AUTH_TOKEN_FILE, ConfigFile, config_path_problem
+from controller.api.workspace import AUTH_TOKEN_FILE, ConfigSource, WritePolicy, config_path_problem
 from controller.core.causes import Cause, Reason
 from controller.core.naming import CONFIG_MOUNT_PATH
 from controller.port.values import File, FileTree
@@ -27,6 +28,15 @@ NO_CONFIG_SOURCE_MESSAGE = (
 )
 
 
+@dataclass(frozen=True)
+class AuthTokenFile:
+    """The token to write to .auth_token, and who owns the file: the Secret the platform handed over
+    (Always) or whoever wrote it first (IfNotPresent: a generated token the agent may replace)."""
+
+    value: str = field(repr=False)
+    policy: WritePolicy
+
+
 def new_auth_token() -> str:
     """A fresh bearer token, as the Go provisioner made them: 32 random bytes, unpadded URL-safe base64."""
     return secrets.token_urlsafe(AUTH_TOKEN_BYTES)
@@ -40,32 +50,36 @@ def normalise_line_endings(path: str, content: bytes) -> bytes:
 
 def merge_config_files(
     config_maps: Sequence[Mapping[str, str | bytes]],
-    inline_files: Sequence[ConfigFile],
-    auth_token: str,
-) -> dict[str, bytes] | Cause:
-    """The complete contents of /configs, keyed by relative path.
+    config: ConfigSource,
+    auth_token: AuthTokenFile | None,
+) -> dict[str, File] | Cause:
+    """The complete contents of /configs, keyed by relative path, each with its mode and write policy.
 
-    ``config_maps`` holds the data (``data`` and decoded ``binaryData``) of spec.config.fromConfigMaps in spec
-    order, with missing optional ConfigMaps left out; a later ConfigMap overrides an earlier one's key, and
-    inline files override both. The token goes to .auth_token, which no source may provide.
+    ``config_maps`` holds the data (``data`` and decoded ``binaryData``) of spec.config.fromConfigMaps in
+    spec order (an empty mapping for a missing optional one); a later ConfigMap overrides an earlier one's
+    key, and inline files override both. A file's write policy is that of the source it came from. The
+    token goes to .auth_token, which no source may provide; None writes no token.
     """
-    files: dict[str, bytes] = {}
-    for data in config_maps:
+    files: dict[str, File] = {}
+    for data, source in zip(config_maps, config.from_config_maps, strict=True):
         for key, value in data.items():
             problem = config_path_problem(key)
             if problem:
                 return Cause(Reason.INVALID_CONFIG, f"ConfigMap key: {problem}")
-            files[key] = normalise_line_endings(key, _as_bytes(value))
-    for inline in inline_files:
+            files[key] = _file(key, normalise_line_endings(key, _as_bytes(value)), source.write_policy)
+    for inline in config.files:
         problem = config_path_problem(inline.path)
         if problem:
             return Cause(Reason.INVALID_SPEC, problem)
-        files[inline.path] = normalise_line_endings(inline.path, inline.content.encode("utf-8"))
-    if not files.get(CONFIG_FILE):
+        content = normalise_line_endings(inline.path, inline.content.encode("utf-8"))
+        files[inline.path] = _file(inline.path, content, inline.write_policy)
+    config_file = files.get(CONFIG_FILE)
+    if config_file is None or not config_file.content:
         return Cause(Reason.NO_CONFIG_SOURCE, NO_CONFIG_SOURCE_MESSAGE)
-    if not auth_token:
-        return Cause(Reason.INVALID_AUTH_TOKEN, "the workspace auth token is empty")
-    files[AUTH_TOKEN_FILE] = auth_token.encode("utf-8")
+    if auth_token is not None:
+        if not auth_token.value:
+            return Cause(Reason.INVALID_AUTH_TOKEN, "the workspace auth token is empty")
+        files[AUTH_TOKEN_FILE] = _file(AUTH_TOKEN_FILE, auth_token.value.encode("utf-8"), auth_token.policy)
     return files
 
 
@@ -73,12 +87,14 @@ def file_mode(path: str) -> int:
     return SECRET_FILE_MODE if path == AUTH_TOKEN_FILE else FILE_MODE
 
 
-def config_tree(files: Mapping[str, bytes]) -> FileTree:
-    """The merged files as written to /configs: the token readable by its owner only."""
-    return FileTree(
-        root=CONFIG_MOUNT_PATH,
-        files={path: File(content, file_mode(path)) for path, content in files.items()},
-    )
+def config_tree(files: Mapping[str, File]) -> FileTree:
+    """The merged files as written to /configs."""
+    return FileTree(root=CONFIG_MOUNT_PATH, files=dict(files))
+
+
+def _file(path: str, content: bytes, policy: WritePolicy) -> File:
+    """The token readable by its owner only; IfNotPresent files kept when /configs has them."""
+    return File(content, file_mode(path), if_absent=policy == "IfNotPresent")
 
 
 def _as_bytes(value: str | bytes) -> bytes:

@@ -10,7 +10,9 @@ The order of the rules is the contract (the unit tests pin it as a table):
 1. Suspended: stop an active container of ours, else nothing. Its volumes and the container are kept.
    Denied by the namespace's WorkspacePolicies (a grant withdrawn after the container was made): the
    same, reported as Stalled/PolicyDenied; nothing is created while it is denied.
-2. A container holding our name that is not ours: Stalled/NameConflict (never touched).
+2. A container holding our name that is not ours: Stalled/NameConflict (never touched); but one the Go
+   provisioner made (its managed label, no instance label) is taken over when spec.adopt asks: removed
+   (its volumes kept) and created again as ours.
 3. No container: create one, unless the daemon refused exactly this configuration a moment ago
    (Stalled until `retry_at`, or at once when the configuration changes).
 4. A container that does not reflect the plan (dead, another config hash, an image swapped by hand):
@@ -68,6 +70,11 @@ class Observation:
         owner = labels.read_owner(container.labels, instance) if container is not None else None
         return cls(container, owned=owner is not None and owner.uid == uid)
 
+    @property
+    def legacy(self) -> bool:
+        """The container was made by the Go provisioner (which a Workspace may adopt)."""
+        return self.container is not None and labels.made_by_go_provisioner(self.container.labels)
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -124,6 +131,14 @@ class Replace:
 
 
 @dataclass(frozen=True)
+class Adopt:
+    """Take over the Go provisioner's container: remove it (not its volumes) and create ours on them."""
+
+    container_id: str
+    container_name: str
+
+
+@dataclass(frozen=True)
 class Start:
     container_id: str
     write_files: bool = False
@@ -145,7 +160,7 @@ class Stop:
     """Why it is stopped when that is a problem to report (Stalled), not the spec's wish (suspend)."""
 
 
-Action = Keep | Stall | Create | Replace | Start | Unpause | Stop
+Action = Keep | Stall | Create | Replace | Adopt | Start | Unpause | Stop
 
 
 def decide(
@@ -161,7 +176,9 @@ def decide(
 
     plan = desired
     if container is not None and not observed.owned:
-        return Stall(name_conflict(plan.name))
+        if observed.legacy and plan.adopt:
+            return Adopt(container.id, container.name or plan.name)
+        return Stall(name_conflict(plan.name, legacy=observed.legacy))
     reset = needs_session_reset(plan, history.session_reset_handled)
     if container is None:
         rejected = history.rejected
@@ -221,7 +238,13 @@ def session_reset_handled(
     return None
 
 
-def name_conflict(name: str) -> Cause:
+def name_conflict(name: str, *, legacy: bool = False) -> Cause:
+    if legacy:
+        return Cause(
+            Reason.NAME_CONFLICT,
+            f"a container named {name} made by the Go provisioner exists; set spec.adopt: true to take "
+            "it over with its volumes, or remove it",
+        )
     return Cause(
         Reason.NAME_CONFLICT,
         f"a container named {name} exists that this controller does not own; "

@@ -58,6 +58,12 @@ def is_owned_by(labels: Mapping[str, str] | None, instance: str) -> bool:
     return labels.get(MANAGED_LABEL) == MANAGED_VALUE and labels.get(INSTANCE_LABEL) == instance
 
 
+def made_by_go_provisioner(labels: Mapping[str, str] | None) -> bool:
+    """The Go provisioner's mark: its managed label and no controller instance (it had none)."""
+    labels = labels or {}
+    return labels.get(MANAGED_LABEL) == MANAGED_VALUE and INSTANCE_LABEL not in labels
+
+
 def read_owner(labels: Mapping[str, str] | None, instance: str) -> WorkspaceRef | None:
     """The owning Workspace, or None when the object is not this instance's or its labels are incomplete."""
     labels = labels or {}

@@ -8,7 +8,7 @@ from controller.core.tiers import DOCKER_SOCKET_BIND, TierHostConfig
 SESSION_RUNTIME = "claude-code"
 
 
-def workspace_mount(workspace_id: str, host_path: str | None, access: str) -> str:
+def workspace_mount(workspace_id: str, host_path: str | None, access: str, volume: str | None = None) -> str:
     """The /workspace bind (the Go provisioner's buildWorkspaceMount matrix).
 
     ============  ===================  ===========================================
@@ -19,9 +19,11 @@ def workspace_mount(workspace_id: str, host_path: str | None, access: str) -> st
     set           read_only            ``<path>:/workspace:ro``
     set           read_write or ""     ``<path>:/workspace``
     ============  ===================  ===========================================
+
+    `volume` names the volume when it is not the default (`naming.workspace_volume_of`).
     """
     if not host_path or access == "none":
-        return f"{naming.workspace_volume_name(workspace_id)}:{naming.WORKSPACE_MOUNT_PATH}"
+        return f"{volume or naming.workspace_volume_name(workspace_id)}:{naming.WORKSPACE_MOUNT_PATH}"
     if access == "read_only":
         return f"{host_path}:{naming.WORKSPACE_MOUNT_PATH}:ro"
     return f"{host_path}:{naming.WORKSPACE_MOUNT_PATH}"
@@ -54,6 +56,7 @@ def container_binds(
     host_path: str | None,
     access: str,
     docker_socket: bool = False,
+    workspace_volume: str | None = None,
 ) -> tuple[str, ...]:
     """Binds in the Go provisioner's order: /configs, /workspace, session volume, Docker socket.
 
@@ -62,7 +65,7 @@ def container_binds(
     """
     if tier.config_mount_only:
         return (config_mount(workspace_id),)
-    binds = [config_mount(workspace_id), workspace_mount(workspace_id, host_path, access)]
+    binds = [config_mount(workspace_id), workspace_mount(workspace_id, host_path, access, workspace_volume)]
     if uses_session_volume(runtime, tier):
         binds.append(session_mount(workspace_id))
     if tier.mount_docker_socket and docker_socket:

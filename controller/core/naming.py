@@ -1,14 +1,16 @@
-"""Names of the Docker objects that belong to a workspace, derived from its Kubernetes UID.
+"""Names of the Docker objects that belong to a workspace, derived from its workspace ID.
 
-The Go provisioner's names are kept so tooling that knows them (``docker ps --filter name=ws-``) still
-works. The workspace volume is the exception: the Go provisioner named it with the *full* ID, never labeled
-it and never removed it; here it is ``ws-<id12>-workspace`` like its siblings, labeled, and removed per
-deletionPolicy.
+The workspace ID is the platform's (spec.workspaceID) or else the Kubernetes UID. The Go provisioner's
+names are kept, so the platform (its proxy, Files API, terminal) and tooling that knows them (``docker ps
+--filter name=ws-``) find the containers. The workspace volume: the Go provisioner named it with the
+*full* ID; a Workspace with the platform's ID keeps that name (the volume it takes over is that one),
+one named by its UID has ``ws-<id12>-workspace`` like its siblings.
 """
 
 from __future__ import annotations
 
 from controller.api.workspace import AUTH_TOKEN_SECRET_SUFFIX
+from controller.core.identity import WorkspaceRef
 
 CONTAINER_NAME_PREFIX = "ws-"
 SHORT_ID_LENGTH = 12
@@ -38,6 +40,14 @@ def session_volume_name(workspace_id: str) -> str:
 
 def workspace_volume_name(workspace_id: str) -> str:
     return f"{container_name(workspace_id)}-workspace"
+
+
+def workspace_volume_of(workspace: WorkspaceRef) -> str:
+    """The /workspace volume: ``ws-<full id>-workspace`` for the platform's ID, as the Go provisioner
+    named it; ``ws-<uid12>-workspace`` otherwise."""
+    if workspace.platform_id:
+        return f"{CONTAINER_NAME_PREFIX}{workspace.platform_id}-workspace"
+    return workspace_volume_name(workspace.uid)
 
 
 def internal_url(workspace_id: str) -> str:

@@ -21,11 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.api.workspace import PullPolicy, WorkspaceSpec, host_path_problem, workspace_access_problem
+from controller.api.workspace import (
+    PullPolicy,
+    WorkspaceSpec,
+    WritePolicy,
+    host_path_problem,
+    workspace_access_problem,
+)
 from controller.core import labels as labelling
 from controller.core import mounts, naming
 from controller.core.causes import Cause, Reason
-from controller.core.configfiles import config_tree, merge_config_files
+from controller.core.configfiles import AuthTokenFile, config_tree, merge_config_files
 from controller.core.env import build_container_env
 from controller.core.identity import WorkspaceRef
 from controller.core.images import registry_auth_for, select_image
@@ -47,8 +53,9 @@ class ResolvedInputs:
     env: spec.envFrom and spec.env as (name, value) (`core.env.expand_env_from`); optional references
         that were missing are left out.
     config_maps: the data of spec.config.fromConfigMaps in spec order (``binaryData`` decoded to bytes);
-        missing optional ConfigMaps are left out.
-    auth_token: the workspace's bearer token (from spec.authToken's Secret or the controller-owned one).
+        a missing optional ConfigMap is an empty mapping.
+    auth_token: the workspace's bearer token (spec.authToken's Secret, or the controller-owned one when
+        it asks to generate one); empty when spec.authToken is unset.
     auth_token_secret: the name of the Secret it came from (reported in the status).
     pull_secrets: parsed ``.dockerconfigjson`` documents of spec.imagePullSecrets, in spec order.
     secret_values: the values read from Secrets (env, token, registry credentials), for redaction.
@@ -97,6 +104,8 @@ class ContainerPlan:
     """Values read from Secrets, to be redacted from any message (`core.redact`)."""
     skipped_env: tuple[str, ...] = ()
     """spec.envFrom keys that were left out (a Warning says so when the container is created)."""
+    adopt: bool = False
+    """spec.adopt: the Go provisioner's container and volumes of this workspace ID may be taken over."""
 
     @property
     def name(self) -> str:
@@ -132,11 +141,13 @@ def plan_workspace(
     if problem:
         return Cause(Reason.INVALID_SPEC, problem)
 
-    uid = workspace.uid
+    # The spec says which ID names everything (the validated copy of what the ref was read from).
+    workspace = dataclasses.replace(workspace, platform_id=spec.workspace_id or "")
+    workspace_id = workspace.workspace_id
     tier = tier_host_config(spec.tier, settings.tier_limits)
     try:
         env = build_container_env(
-            workspace_id=uid,
+            workspace_id=workspace_id,
             platform_url=spec.platform_url or settings.platform_url,
             tier=spec.tier,
             awareness=(spec.awareness.namespace, spec.awareness.url) if spec.awareness else None,
@@ -145,7 +156,12 @@ def plan_workspace(
     except ValueError as error:
         return Cause(Reason.INVALID_SPEC, str(error))
 
-    files = merge_config_files(resolved.config_maps, spec.config.files, resolved.auth_token)
+    token = None
+    if spec.auth_token is not None:
+        # The platform's Secret wins at every create; a generated token never replaces the agent's own.
+        policy: WritePolicy = "Always" if spec.auth_token.secret_ref is not None else "IfNotPresent"
+        token = AuthTokenFile(resolved.auth_token, policy)
+    files = merge_config_files(resolved.config_maps, spec.config, token)
     if isinstance(files, Cause):
         return files
 
@@ -154,13 +170,14 @@ def plan_workspace(
     # reads the container's.
     owner_labels = labelling.workspace_labels(settings.instance, workspace, spec.deletion_policy)
     uses_session = mounts.uses_session_volume(spec.runtime, tier)
-    volumes = [VolumePlan(naming.config_volume_name(uid), owner_labels)]
+    workspace_volume = naming.workspace_volume_of(workspace)
+    volumes = [VolumePlan(naming.config_volume_name(workspace_id), owner_labels)]
     if mounts.uses_workspace_volume(mount.host_path, mount.access, tier):
-        volumes.append(VolumePlan(naming.workspace_volume_name(uid), owner_labels))
+        volumes.append(VolumePlan(workspace_volume, owner_labels))
     if uses_session:
-        volumes.append(VolumePlan(naming.session_volume_name(uid), owner_labels))
+        volumes.append(VolumePlan(naming.session_volume_name(workspace_id), owner_labels))
 
-    name = naming.container_name(uid)
+    name = naming.container_name(workspace_id)
     on_network = not tier.host_network
     container = ContainerSpec(
         name=name,
@@ -175,12 +192,13 @@ def plan_workspace(
         network=settings.network if on_network else None,
         aliases=(name,) if on_network else (),
         binds=mounts.container_binds(
-            uid,
+            workspace_id,
             runtime=spec.runtime,
             tier=tier,
             host_path=mount.host_path,
             access=mount.access,
             docker_socket=grant.docker_socket,
+            workspace_volume=workspace_volume,
         ),
         read_only_rootfs=tier.read_only_rootfs,
         tmpfs=dict(tier.tmpfs),
@@ -209,14 +227,15 @@ def plan_workspace(
         image_pull_policy=spec.image_pull_policy,
         pull_credentials=registry_auth_for(image, resolved.pull_secrets),
         config_hash=config_hash,
-        internal_url=naming.internal_url(uid) if on_network else None,
+        internal_url=naming.internal_url(workspace_id) if on_network else None,
         fixed_endpoint=None if on_network else naming.host_network_endpoint(),
-        session_volume=naming.session_volume_name(uid) if uses_session else None,
+        session_volume=naming.session_volume_name(workspace_id) if uses_session else None,
         session_reset_token=session_reset_token,
         restart_requested_at=spec.restart_requested_at,
         auth_token_secret=resolved.auth_token_secret,
         secret_values=resolved.secret_values | {resolved.auth_token} - {""},
         skipped_env=resolved.skipped_env,
+        adopt=spec.adopt,
     )
 
 
@@ -229,8 +248,10 @@ def compute_config_hash(
     """SHA-256 over a canonical JSON of what the runtime receives at create, and the recreate requests.
 
     Every field of ``container`` is in it (but the config-hash label, which holds the result); files enter
-    as SHA-256 digests with their modes. Pull policy and credentials are not (they change how the image
-    is fetched, not what runs), nor are volumes (their names follow from the binds).
+    as SHA-256 digests with their modes. A file written only when absent enters without its content: an
+    edit of it in the spec does not restart an agent whose volume keeps its own copy. Pull policy and
+    credentials are not in it (they change how the image is fetched, not what runs), nor are volumes
+    (their names follow from the binds).
     """
     spec = _plain(container)
     spec["labels"] = {k: v for k, v in container.labels.items() if k != labelling.CONFIG_HASH_LABEL}
@@ -240,7 +261,8 @@ def compute_config_hash(
         "files": {
             "root": files.root,
             "entries": {
-                path: [hashlib.sha256(file.content).hexdigest(), file.mode]
+                path: [None if file.if_absent else hashlib.sha256(file.content).hexdigest(), file.mode]
+                + (["IfNotPresent"] if file.if_absent else [])
                 for path, file in files.files.items()
             },
         },

@@ -34,6 +34,8 @@ class Grant:
     docker_socket: bool = False
     policies: tuple[str, ...] = ()
     """The WorkspacePolicies that contributed, by name."""
+    platform_identity: bool = False
+    """spec.workspaceID and spec.adopt may be used (the platform's namespaces)."""
 
 
 DEFAULT_GRANT = Grant()
@@ -45,6 +47,7 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
     host_paths: list[HostPathGrant] = []
     images: list[ImageGrant] = []
     docker_socket = False
+    platform_identity = False
     names: list[str] = []
     for name, spec in sorted(policies, key=lambda item: item[0]):
         if not selector_matches(spec.namespace_selector, labels):
@@ -54,7 +57,10 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
         host_paths.extend(spec.host_paths)
         images.extend(spec.images)
         docker_socket = docker_socket or spec.docker_socket
-    return Grant(frozenset(tiers), tuple(host_paths), tuple(images), docker_socket, tuple(names))
+        platform_identity = platform_identity or spec.platform_identity
+    return Grant(
+        frozenset(tiers), tuple(host_paths), tuple(images), docker_socket, tuple(names), platform_identity
+    )
 
 
 def policy_denial(
@@ -72,6 +78,8 @@ def policy_denial(
         return Cause(Reason.POLICY_DENIED, host_path_message(mount.host_path, mount.access, namespace))
     if spec.image and not image_granted(spec.image, grant, default_image_prefix):
         return Cause(Reason.POLICY_DENIED, image_message(spec.image, namespace, default_image_prefix))
+    if (spec.workspace_id or spec.adopt) and not grant.platform_identity:
+        return Cause(Reason.POLICY_DENIED, platform_identity_message(namespace))
     return None
 
 
@@ -98,6 +106,13 @@ def image_granted(image: str, grant: Grant, default_image_prefix: str) -> bool:
 
 
 _HOW = "a cluster admin grants it with a WorkspacePolicy whose namespaceSelector matches this namespace"
+
+
+def platform_identity_message(namespace: str) -> str:
+    return (
+        f"spec.workspaceID and spec.adopt are not granted to namespace {namespace}: they name and take "
+        f"over the workspaces of the platform; {_HOW} (spec.platformIdentity: true)"
+    )
 
 
 def tier_message(tier: int, namespace: str) -> str:

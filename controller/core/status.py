@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from controller.api.workspace import ContainerStatus, SessionStatus, WorkspaceStatus
+from controller.api.workspace import AdoptedStatus, ContainerStatus, SessionStatus, WorkspaceStatus
 from controller.core import labels, naming
 from controller.core.causes import Cause, Reason
 from controller.core.conditions import (
@@ -56,6 +56,8 @@ class PassOutcome:
     deleting: bool = False
     host: str | None = None
     """The DockerHost the Workspace is on (None: not placed yet, or not known in this pass)."""
+    adopted: AdoptedStatus | None = None
+    """What the Workspace has taken over from the Go provisioner, when this pass took something over."""
 
 
 def build_status(
@@ -101,8 +103,16 @@ def build_status(
         phase=compute_phase(conditions_input),
         container=None if outcome.suspended else container,
         endpoint=None if outcome.suspended else endpoint,
+        # Held once its container is ours: a pass stalled on a conflict claims nothing.
+        workspace_id=plan.workspace.workspace_id
+        if plan is not None and outcome.container is not None
+        else previous.workspace_id,
         internal_url=plan.internal_url if plan else previous.internal_url,
-        auth_token_secret_name=outcome.token_secret or previous.auth_token_secret_name,
+        # A plan says which Secret the token came from, or ("") that none is written any more.
+        auth_token_secret_name=(outcome.token_secret or None)
+        if outcome.token_secret is not None
+        else previous.auth_token_secret_name,
+        adopted=outcome.adopted or previous.adopted,
         session=SessionStatus(last_reset_handled=outcome.session_handled)
         if outcome.session_handled
         else previous.session,

@@ -194,11 +194,34 @@ class DockerAdapter:
 
         Works on a created, not yet started container, including into a volume mounted there and
         with a read-only root filesystem: config files and secrets land before the agent starts.
+        A file marked `if_absent` is left out when the container already has one at its path (the
+        config volume keeps what the agent or the platform wrote there).
         """
-        tar = build_tar(files.files)
+        wanted = {
+            path: file
+            for path, file in files.files.items()
+            if not (file.if_absent and await self._has_path(container_id, f"{files.root}/{path}"))
+        }
+        if not wanted:
+            return
+        tar = build_tar(wanted)
         ok = await self._call("put_files", lambda api: api.put_archive(container_id, files.root, tar))
         if not ok:
             raise ContainerRuntimeError(f"copying files to {container_id}:{files.root} was refused")
+
+    async def _has_path(self, container_id: str, path: str) -> bool:
+        """Whether the container's filesystem (its volumes included) has `path`: a HEAD of its archive,
+        which answers with the path's stat and no content."""
+
+        def head(api: Any) -> bool:
+            url = f"{api.base_url}/v{api.api_version}/containers/{quote(container_id, safe='')}/archive"
+            response = api.head(url, params={"path": path}, timeout=self._settings.timeout)
+            if response.status_code == 404:
+                return False
+            _raise_for_status(response)
+            return True
+
+        return bool(await self._call("stat_path", head))
 
     async def start_container(self, container_id: str) -> None:
         await self._call("start_container", lambda api: api.start(container_id))
@@ -249,7 +272,7 @@ class DockerAdapter:
         )
         volume = parse_volume(data if isinstance(data, dict) else {"Name": name})
         if not volume.carries(labels):
-            log.warning(
+            log.debug(
                 "docker volume %s exists without our labels %s; using it but not treating it as ours",
                 name,
                 dict(labels),

@@ -163,6 +163,7 @@ class InputResolver:
                 obj = await config_map(source_map.name)
                 if obj is None:
                     if source_map.optional:
+                        maps.append({})  # kept in step with the spec's list (each has its write policy)
                         continue
                     raise _Unresolved(
                         Reason.CONFIG_MAP_NOT_FOUND,
@@ -221,7 +222,11 @@ class InputResolver:
         spec: WorkspaceSpec,
         secret: Callable[[str], Awaitable[dict[str, Any] | None]],
     ) -> tuple[str, str]:
-        if spec.auth_token is not None and spec.auth_token.secret_ref is not None:
+        """The token and the Secret it is in: spec.authToken's, or the controller-owned one when it asks
+        to generate one; nothing when it is unset (the token in /configs is the agent's business)."""
+        if spec.auth_token is None:
+            return "", ""
+        if spec.auth_token.secret_ref is not None:
             ref = spec.auth_token.secret_ref
             obj = await secret(ref.name)
             raw = ((obj or {}).get("data") or {}).get(ref.key)

@@ -27,14 +27,17 @@ class WorkspaceObject:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkspaceObject:
         meta = body.get("metadata") or {}
+        spec = body.get("spec") or {}
+        platform_id = spec.get("workspaceID")
         return cls(
             ref=WorkspaceRef(
                 uid=str(meta.get("uid", "")),
                 namespace=str(meta.get("namespace", "")),
                 name=str(meta.get("name", "")),
+                platform_id=platform_id if isinstance(platform_id, str) else "",
             ),
             generation=int(meta.get("generation") or 0),
-            spec=dict(body.get("spec") or {}),
+            spec=dict(spec),
             status=dict(body.get("status") or {}),
             annotations=dict(meta.get("annotations") or {}),
             deleting=bool(meta.get("deletionTimestamp")),

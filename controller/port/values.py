@@ -164,6 +164,8 @@ class ContainerSpec:
 class File:
     content: bytes = field(repr=False)
     mode: int = 0o644
+    if_absent: bool = False
+    """Written only when the container has no file at that path (the volume's copy is kept)."""
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import assert_never
 
 from controller.core import labels
+from controller.core.adoption import volume_verdict
 from controller.core.causes import Cause, Reason
 from controller.core.decide import (
     Action,
+    Adopt,
     Create,
     Keep,
     Replace,
@@ -61,6 +63,10 @@ class Journal:
     requeue_after: float | None = None
     session_reset: str | None = None
     """The session reset token this pass acted on (the session volume was emptied)."""
+    adopted_container: str | None = None
+    """The Go provisioner's container this pass took over (its name and ID)."""
+    adopted_volumes: list[str] = field(default_factory=list)
+    """Volumes this pass used that were not made for this Workspace (spec.adopt)."""
 
     def note(self, reason: str, message: str) -> None:
         self.events.append(("Normal", reason, message))
@@ -76,8 +82,12 @@ class ActionRunner:
         report_progress: ProgressReporter,
         post_soon: Callable[[WorkspaceRef, str, str, str], None],
         host: str | None = None,
+        adopted: Collection[str] = (),
+        exists: Callable[[str], bool] = lambda _: True,
     ) -> None:
         self._host = host
+        self._adopted = adopted
+        self._exists = exists
         self._runtime = runtime
         self._observer = observer
         self._instance = instance
@@ -118,6 +128,17 @@ class ActionRunner:
                 return await self._create(plan, journal, reset_session=reset_session, image_ready=True)
             case Create(reset_session=reset_session):
                 return await self._create(plan, journal, reset_session=reset_session)
+            case Adopt(container_id=container_id, container_name=name):
+                # As a replace: the image first, then the old container goes (its volumes stay) and ours
+                # is created on the same volumes.
+                await self._ensure_image(plan, journal)
+                await self._touching(plan.name, self._runtime.remove_container(container_id))
+                journal.adopted_container = f"{name} ({container_id[:12]})"
+                journal.note(
+                    "Adopted",
+                    f"took over container {name} of the Go provisioner: removed it, its volumes are kept",
+                )
+                return await self._create(plan, journal, reset_session=False, image_ready=True)
             case Unpause(container_id=container_id):
                 await self._touching(plan.name, self._runtime.unpause_container(container_id))
                 journal.note("Unpaused", f"unpaused container {plan.name}")
@@ -145,8 +166,23 @@ class ActionRunner:
             # a lost status. Not part of the config hash: a Workspace never moves.
             spec = dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
         network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
+        adopting: list[str] = []
         for volume in plan.volumes:
-            await self._runtime.ensure_volume(volume.name, volume.labels)
+            found = await self._runtime.ensure_volume(volume.name, volume.labels)
+            verdict = volume_verdict(
+                volume.name,
+                found.labels,
+                instance=self._instance,
+                uid=plan.workspace.uid,
+                adopt=plan.adopt,
+                adopted=self._adopted,
+                platform_named=bool(plan.workspace.platform_id),
+                exists=self._exists,
+            )
+            if isinstance(verdict, Cause):
+                raise StepFailed(Failure(await self._holder_conflict(plan) or verdict, stalled=True))
+            if verdict == "adopt":
+                adopting.append(volume.name)
         if not image_ready:
             await self._ensure_image(plan, journal)
         try:
@@ -167,6 +203,8 @@ class ActionRunner:
             raise StepFailed(failure) from exc
         finally:
             self._observer.touched(plan.name)
+        # Taken over once our container mounts them (not when another's create won the name).
+        journal.adopted_volumes.extend(adopting)
         journal.note("Created", f"created container {plan.name} from {plan.image}")
         if plan.skipped_env:
             self._post_soon(
@@ -225,6 +263,16 @@ class ActionRunner:
             return await pull
         finally:
             pull.cancel()
+
+    async def _holder_conflict(self, plan: ContainerPlan) -> Cause | None:
+        """NameConflict when a container that is not ours holds the name: that is the conflict to
+        report (and, made by the Go provisioner, to adopt), before any about its volumes."""
+        self._observer.touched(plan.name)
+        existing = await self._observer.observe(plan.name)
+        owner = labels.read_owner(existing.labels, self._instance) if existing else None
+        if existing is None or (owner is not None and owner.uid == plan.workspace.uid):
+            return None
+        return name_conflict(plan.name, legacy=labels.made_by_go_provisioner(existing.labels))
 
     async def _remove_strays(self, plan: ContainerPlan) -> None:
         """Remove this Workspace's containers under another name (renamed by hand): never two agents."""

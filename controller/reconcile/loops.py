@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from controller.core.backoff import backoff
+from controller.core.identity import WorkspaceRef
 from controller.kube import finalizer
 from controller.kube.client import ApiError, KubeApi
 from controller.kube.workspace_object import WorkspaceObject, needs_attention
@@ -48,7 +49,7 @@ class WorkspaceLoops:
         triggers: Triggers,
         reconcile: Reconcile,
         finalize: Finalize,
-        forget: Callable[[str], None],
+        forget: Callable[[WorkspaceRef], None],
         on_count: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._kube = kube
@@ -77,7 +78,7 @@ class WorkspaceLoops:
             if task is not None:
                 task.cancel()
             self._triggers.unregister(uid)
-            self._forget(uid)
+            self._forget(WorkspaceObject.from_body(body).ref)
             self._counted()
             return
         self._bodies[uid] = body

@@ -21,10 +21,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller import metrics
-from controller.api.workspace import WorkspaceSpec, WorkspaceStatus
+from controller.api.workspace import (
+    WORKSPACE_ID_IMMUTABLE_MESSAGE,
+    AdoptedStatus,
+    WorkspaceSpec,
+    WorkspaceStatus,
+)
 from controller.core import labels, naming
 from controller.core.backoff import backoff
 from controller.core.causes import Cause, Reason
+from controller.core.conditions import format_time
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
     Denied,
@@ -39,6 +45,7 @@ from controller.core.decide import (
     session_reset_handled,
 )
 from controller.core.failures import Step, runtime_failure
+from controller.core.identity import WorkspaceRef
 from controller.core.image_refs import digest_for, split_reference
 from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
@@ -63,6 +70,7 @@ from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
 from controller.port.values import ObservedContainer
 from controller.reconcile.actions import ActionRunner, Journal, StepFailed
 from controller.reconcile.hosts import Host, HostRegistry
+from controller.reconcile.identities import IdentityIndex
 from controller.reconcile.policies import PolicyStore
 from controller.settings import ControllerSettings
 
@@ -128,12 +136,15 @@ class Reconciler:
         self._memory: dict[str, _Memory] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._finalized: set[str] = set()
+        self.identities = IdentityIndex()
 
-    def forget(self, uid: str) -> None:
+    def forget(self, ref: WorkspaceRef) -> None:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
+        uid = ref.uid
         self._memory.pop(uid, None)
-        for host in self._hosts.all():
-            host.observer.forget(naming.container_name(uid))
+        if self.identities.conflict(ref) is None:  # the names are its (a rival's are not its to forget)
+            for host in self._hosts.all():
+                host.observer.forget(naming.container_name(ref.workspace_id))
         self._scheduler.release(uid)
         lock = self._locks.get(uid)
         if lock is not None and not lock.locked():
@@ -178,6 +189,15 @@ class Reconciler:
             spec = WorkspaceSpec.model_validate(obj.spec)
         except ValidationError as exc:
             return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
+        recorded = obj.status.get("workspaceID")
+        if recorded and recorded != obj.ref.workspace_id:
+            # The schema refuses the change; this holds where its rule is not enforced: the objects keep
+            # their names, nothing is renamed (a rename would start the agent on empty volumes).
+            message = f"{WORKSPACE_ID_IMMUTABLE_MESSAGE} (its objects are named from {recorded})"
+            return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, message), suspended=spec.suspend)
+        conflict = self.identities.conflict(obj.ref)
+        if conflict is not None:
+            return PassOutcome(stalled=conflict, suspended=spec.suspend)
         plan: ContainerPlan | None = None
         try:
             desired = await self._desired(obj, spec)
@@ -203,6 +223,7 @@ class Reconciler:
             )
             container = await runner.run(action, plan, ours, work.journal)
             return PassOutcome(
+                adopted=self._adopted(work),
                 plan=plan,
                 container=container,
                 observed=True,
@@ -219,7 +240,7 @@ class Reconciler:
         except StepFailed as failed:
             failure = failed.failure
         except ContainerRuntimeError as exc:
-            failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.uid))
+            failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.workspace_id))
         except ApiError as exc:
             cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
             return PassOutcome(plan=plan, error=cause, suspended=spec.suspend)
@@ -230,6 +251,7 @@ class Reconciler:
             memory.rejected = rejection(plan, cause, time.monotonic())
         after, known, digest = await self._look_again(obj, on, plan, memory, cause)
         return PassOutcome(
+            adopted=self._adopted(work),
             plan=plan,
             container=after,
             observed=known,
@@ -285,7 +307,7 @@ class Reconciler:
     async def _observe(
         self, obj: WorkspaceObject, memory: _Memory, host: Host, *, fresh: bool
     ) -> Observation:
-        name = naming.container_name(obj.ref.uid)
+        name = naming.container_name(obj.ref.workspace_id)
         container = await host.observer.observe(name, fresh=fresh or memory.name_conflict)
         return Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid)
 
@@ -344,7 +366,7 @@ class Reconciler:
         host that could hold it does not answer, a Workspace that was ever reconciled and is `waiting`
         to be placed waits rather than risk a second container elsewhere; one that is not to be placed
         (suspended, denied) goes on with what the answering hosts say."""
-        name = naming.container_name(obj.ref.uid)
+        name = naming.container_name(obj.ref.workspace_id)
         await self._hosts.asked()
         silent = [host.name for host in self._hosts.all() if not host.ready]
         answering = [host for host in self._hosts.all() if host.ready]
@@ -357,10 +379,13 @@ class Reconciler:
                 silent.append(host.name)
             elif isinstance(container, BaseException):
                 raise container
-            elif (
-                container is not None
-                and Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid).owned
-            ):
+            elif container is not None:
+                # Ours; or someone else's holding the name (the Go provisioner's, to adopt?): the
+                # Workspace belongs where its name is taken, to take it over or be told of the conflict,
+                # never beside it on another host. The labelled list cannot show a stranger's container,
+                # so the passes inspect the name.
+                if not Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid).owned:
+                    memory.name_conflict = True
                 return host.name
         if not silent:
             memory.searched = frozenset(h.name for h in answering)
@@ -410,6 +435,23 @@ class Reconciler:
             report_progress=report_progress,
             post_soon=self._events.post_soon,
             host=host.name,
+            adopted=_adopted_volumes(work.obj.status),
+            exists=self.identities.follows,
+        )
+
+    def _adopted(self, work: _Pass) -> AdoptedStatus | None:
+        """What this pass took over, added to what the Workspace took over before."""
+        journal = work.journal
+        if journal.adopted_container is None and not journal.adopted_volumes:
+            return None
+        before = previous_status(work.obj.status).adopted or AdoptedStatus()
+        volumes = tuple(dict.fromkeys((*before.volumes, *journal.adopted_volumes)))
+        return AdoptedStatus(
+            container=journal.adopted_container or before.container,
+            volumes=volumes,
+            adopted_at=before.adopted_at
+            if before.adopted_at and not journal.adopted_container
+            else format_time(self._clock()),
         )
 
     async def _digest(
@@ -448,13 +490,15 @@ class Reconciler:
             try:
                 await self._finalize(obj)
             except ContainerRuntimeError as exc:
-                failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.uid))
+                failure = runtime_failure(
+                    exc, Step.OTHER, container=naming.container_name(obj.ref.workspace_id)
+                )
                 await self._write_status(work, PassOutcome(deleting=True, error=failure.cause))
                 raise
 
     async def _finalize(self, obj: WorkspaceObject) -> None:
         ws = obj.ref
-        name = naming.container_name(ws.uid)
+        name = naming.container_name(ws.workspace_id)
         policy = (obj.spec or {}).get("deletionPolicy", "Delete")
         memory = self._memory.get(ws.uid)
         remembered = memory.host if memory else None
@@ -491,11 +535,14 @@ class Reconciler:
             if policy == "Delete":
                 for volume in await host.runtime.list_volumes(owned):
                     await host.runtime.remove_volume(volume.name)
+                # Taken over from the Go provisioner: ours by the status only (Docker cannot label them).
+                for volume_name in _adopted_volumes(obj.status):
+                    await host.runtime.remove_volume(volume_name)
         self._finalized.add(ws.uid)
         kept = "volumes removed" if policy == "Delete" else "volumes retained (deletionPolicy Retain)"
         log.info("workspace %s deleted: container %s removed, %s", ws, name, kept)
         await self._events.post(ws, "Normal", "Deleted", f"removed container {name}; {kept}")
-        self.forget(ws.uid)
+        self.forget(ws)
         for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED, metrics.WORKSPACE_POLICY_DENIED):
             with contextlib.suppress(KeyError):
                 gauge.remove(ws.namespace, ws.name)
@@ -558,6 +605,11 @@ class Reconciler:
             ws = work.obj.ref
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
+
+
+def _adopted_volumes(status: Mapping[str, Any]) -> tuple[str, ...]:
+    adopted = previous_status(status).adopted
+    return adopted.volumes if adopted is not None else ()
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -128,15 +128,16 @@ def _visible_places(ws: WorkspaceHarness, name: str) -> dict[str, str]:
 
 
 def test_auth_token_from_a_secret_or_generated_reaches_only_the_agent(ws: WorkspaceHarness) -> None:
-    """spec.authToken's Secret, or (unset) a Secret <name>-auth-token the controller creates and owns, is
-    written to /configs/.auth_token with mode 600; the token never shows in describe, events, the
-    Workspace's status, the container's env or labels, or the controller's log."""
+    """spec.authToken's Secret, or (generate: true) a Secret <name>-auth-token the controller creates and
+    owns, is written to /configs/.auth_token with mode 600; unset, no token is invented. The token never
+    shows in describe, events, the Workspace's status, the container's env or labels, or the log."""
     given = secrets.token_urlsafe(24)
     ws.apply(secret_manifest("given-token", {"bearer": given}))
     ws.apply(
         workspace_manifest("given", {"authToken": {"secretRef": {"name": "given-token", "key": "bearer"}}})
     )
-    ws.apply(workspace_manifest("generated"))
+    ws.apply(workspace_manifest("generated", {"authToken": {"generate": True}}))
+    ws.apply(workspace_manifest("none"))
     ws.start_controller()
 
     given_obj = ws.wait_ready("given")
@@ -161,6 +162,11 @@ def test_auth_token_from_a_secret_or_generated_reaches_only_the_agent(ws: Worksp
     generated_file = agent_configs(generated_obj["status"]["endpoint"])[".auth_token"]
     assert generated_file.mode == "600"
     assert fingerprint(generated_file.content.decode()) == fingerprint(generated)
+
+    none_obj = ws.wait_ready("none")
+    assert ".auth_token" not in agent_configs(none_obj["status"]["endpoint"])
+    assert "authTokenSecretName" not in none_obj["status"]
+    assert "none-auth-token" not in ws.kubectl.run("get", "secrets", "-o", "name")
 
     for name, token in (("given", given), ("generated", generated)):
         leaks = _leaks(_visible_places(ws, name), token)

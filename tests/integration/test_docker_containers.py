@@ -308,7 +308,14 @@ def tier_plan(tier: int, registries: Registries, scope: Scope, uids: list[str]) 
     uid = str(uuid.uuid4())
     uids.append(uid)
     settings = ControllerSettings(instance=scope.name("ctl"), network=scope.name("net"))
-    spec = WorkspaceSpec.model_validate({"tier": tier, "image": agent_image(registries)})
+    spec = WorkspaceSpec.model_validate(
+        {
+            "tier": tier,
+            "image": agent_image(registries),
+            "config": {"fromConfigMaps": [{"name": "config"}]},
+            "authToken": {"secretRef": {"name": "token"}},
+        }
+    )
     inputs = ResolvedInputs(config_maps=({"config.yaml": "name: hardened\n"},), auth_token="token-1")
     plan = plan_workspace(WorkspaceRef(uid=uid, namespace="it", name=f"tier{tier}"), spec, inputs, settings)
     assert isinstance(plan, ContainerPlan), plan

@@ -83,6 +83,8 @@ class FakeRuntime:
         self.images: dict[str, ObservedImage] = {}
         self.containers: dict[str, FakeContainer] = {}
         self.volumes: dict[str, ObservedVolume] = {}
+        self.volume_files: dict[str, dict[str, bytes]] = {}
+        """What named volumes hold (path relative to the volume), as the containers mounting them see it."""
         self.networks: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
         self.pull_credentials: list[RegistryCredentials | None] = []
@@ -178,7 +180,16 @@ class FakeRuntime:
     async def write_files(self, container_id: str, files: FileTree) -> None:
         self._record("write_files", container_id)
         container = self._get(container_id)
-        container.files.update({f"{files.root}/{p}": f.content for p, f in files.files.items()})
+        for path, file in files.files.items():
+            if not (file.if_absent and f"{files.root}/{path}" in container.files):
+                self.save(container, f"{files.root}/{path}", file.content)
+
+    def save(self, container: FakeContainer, path: str, content: bytes) -> None:
+        """A file written in the container (by the port, or by the agent): into the volume mounted there."""
+        container.files[path] = content
+        for volume, mount in _volume_mounts(container.spec):
+            if path.startswith(mount + "/"):
+                self.volume_files.setdefault(volume, {})[path[len(mount) + 1 :]] = content
 
     async def start_container(self, container_id: str) -> None:
         self._record("start_container", container_id)
@@ -224,6 +235,7 @@ class FakeRuntime:
         if any(name in bind.split(":", 1)[0] for c in self.containers.values() for bind in c.spec.binds):
             raise InUse(f"remove {name}: volume is in use", 409)
         self.volumes.pop(name, None)
+        self.volume_files.pop(name, None)
 
     async def inspect_image(self, ref: str) -> ObservedImage | None:
         self._record("inspect_image", ref)
@@ -272,6 +284,9 @@ class FakeRuntime:
             id=container_id, spec=spec, name=spec.name, labels=dict(spec.labels), image=spec.image
         )
         self.containers[container_id] = container
+        for volume, mount in _volume_mounts(spec):
+            for path, content in self.volume_files.get(volume, {}).items():
+                container.files[f"{mount}/{path}"] = content
         return container
 
     def _get(self, container_id: str) -> FakeContainer:
@@ -304,3 +319,13 @@ def replace_container(container: FakeContainer, **changes: object) -> None:
         if not any(f.name == key for f in dataclasses.fields(container)):
             raise AttributeError(key)
         setattr(container, key, value)
+
+
+def _volume_mounts(spec: ContainerSpec) -> list[tuple[str, str]]:
+    """(volume, mount path) of the named volumes among the binds (a host path starts with /)."""
+    mounts = []
+    for bind in spec.binds:
+        source, target = bind.split(":")[:2]
+        if not source.startswith("/"):
+            mounts.append((source, target))
+    return mounts

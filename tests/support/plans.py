@@ -27,6 +27,21 @@ def make_plan(
     settings: ControllerSettings = SETTINGS,
     grant: Grant = DEFAULT_GRANT,
 ) -> ContainerPlan:
-    result = plan_workspace(ALICE, WorkspaceSpec.model_validate(spec or {}), inputs, settings, grant)
+    result = plan_workspace(
+        ALICE, WorkspaceSpec.model_validate(spec_for(spec, inputs)), inputs, settings, grant
+    )
     assert isinstance(result, ContainerPlan), result
     return result
+
+
+def spec_for(spec: dict[str, Any] | None, inputs: ResolvedInputs) -> dict[str, Any]:
+    """`spec`, naming the sources `inputs` were resolved from when it does not say (one ConfigMap per
+    resolved mapping; the token's Secret)."""
+    spec = dict(spec or {})
+    config = dict(spec.get("config") or {})
+    if "fromConfigMaps" not in config and inputs.config_maps:
+        config["fromConfigMaps"] = [{"name": f"cm-{i}"} for i in range(len(inputs.config_maps))]
+        spec["config"] = config
+    if "authToken" not in spec and inputs.auth_token:
+        spec["authToken"] = {"secretRef": {"name": "token"}}
+    return spec

@@ -61,7 +61,19 @@ def test_crd_names_scope_and_version() -> None:
 
 def test_printer_columns_show_runtime_tier_ready_reason_endpoint_and_wide_host_and_phase() -> None:
     columns = {c["name"]: c for c in build_crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
-    assert list(columns) == ["Runtime", "Tier", "Ready", "Reason", "Endpoint", "Host", "Phase", "Age"]
+    assert list(columns) == [
+        "Runtime",
+        "Tier",
+        "Ready",
+        "Reason",
+        "Endpoint",
+        "Host",
+        "Workspace-ID",
+        "Phase",
+        "Age",
+    ]
+    assert columns["Workspace-ID"]["jsonPath"] == ".status.workspaceID"
+    assert columns["Workspace-ID"]["priority"] == 1
     assert columns["Host"] == {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1}
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
@@ -126,6 +138,8 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "lastHandledRestartAt",
         "lastHandledReconcileAt",
         "host",
+        "workspaceID",
+        "adopted",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",
@@ -462,7 +476,7 @@ def test_policy_list_maps_are_keyed_by_required_fields() -> None:
 def test_the_inline_text_budget_is_one_rule_on_the_whole_spec() -> None:
     """Config file contents and env values share one budget, so the largest Workspace fits kubectl's
     last-applied annotation (see tests/unit/test_workspace_size.py)."""
-    spec_rules = rules(schema()["properties"]["spec"])
+    spec_rules = [rule for rule in rules(schema()["properties"]["spec"]) if "oldSelf" not in rule]
     assert len(spec_rules) == 1
     assert spec_rules[0].endswith(f"<= {INLINE_TEXT_BUDGET}")
     assert "self.config.files.map(f, size(f.content)).sum()" in spec_rules[0]
@@ -474,3 +488,13 @@ def test_the_crds_kustomization_lists_every_crd_file_and_nothing_else() -> None:
     assert kustomization["resources"] == [r.path.name for r in RESOURCES]
     on_disk = sorted(p.name for p in CRD_PATH.parent.glob("*.yaml"))
     assert on_disk == sorted(r.path.name for r in RESOURCES)
+
+
+def test_the_workspace_id_is_immutable_by_a_transition_rule_on_the_spec() -> None:
+    (rule,) = [r for r in rules(schema()["properties"]["spec"]) if "oldSelf" in r]
+    assert "has(self.workspaceID) == has(oldSelf.workspaceID)" in rule
+    assert "self.workspaceID == oldSelf.workspaceID" in rule
+    props = schema()["properties"]["spec"]["properties"]
+    assert props["workspaceID"]["maxLength"] == 63
+    assert props["workspaceID"]["pattern"] == "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+    assert props["adopt"]["default"] is False

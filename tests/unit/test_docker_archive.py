@@ -7,8 +7,8 @@ import io
 import tarfile
 from collections.abc import Mapping
 
-from controller.api.workspace import ConfigFile
-from controller.core.configfiles import config_tree, merge_config_files
+from controller.api.workspace import ConfigFile, ConfigSource
+from controller.core.configfiles import AuthTokenFile, config_tree, merge_config_files
 from controller.docker.archive import build_tar
 from controller.port.values import File
 
@@ -31,19 +31,29 @@ def read_tar(data: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
 def test_tar_sizes_match_contents_after_crlf_stripping() -> None:
     files = merge_config_files(
         [],
-        [ConfigFile(path="config.yaml", content="x"), ConfigFile(path="run.sh", content="a\r\n" * 50)],
-        TOKEN,
+        ConfigSource(
+            files=(
+                ConfigFile(path="config.yaml", content="x"),
+                ConfigFile(path="run.sh", content="a\r\n" * 50),
+            )
+        ),
+        AuthTokenFile(TOKEN, "Always"),
     )
     assert isinstance(files, dict), files
     entries = read_tar(build_tar(config_tree(files).files))
     info, content = entries["run.sh"]
     assert content == b"a\n" * 50
     assert info.size == len(content) == 100
-    assert {name: data for name, (_, data) in entries.items() if entries[name][0].isfile()} == files
+    written = {name: data for name, (_, data) in entries.items() if entries[name][0].isfile()}
+    assert written == {path: file.content for path, file in files.items()}
 
 
 def test_tar_modes_owner_and_token_privacy() -> None:
-    entries = read_tar(build_tar(config_tree({"config.yaml": b"x", ".auth_token": b"t"}).files))
+    files = merge_config_files(
+        [], ConfigSource(files=(ConfigFile(path="config.yaml", content="x"),)), AuthTokenFile("t", "Always")
+    )
+    assert isinstance(files, dict), files
+    entries = read_tar(build_tar(config_tree(files).files))
     config, _ = entries["config.yaml"]
     token, _ = entries[".auth_token"]
     assert config.mode == 0o644

@@ -14,6 +14,7 @@ from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.docker.create_args import create_args
 from controller.port.values import ContainerSpec
 from controller.settings import ControllerSettings
+from tests.support.plans import spec_for
 
 UID = "3f2a9c1e-8b7d-4e21-9a0f-123456789abc"
 ALICE = WorkspaceRef(uid=UID, namespace="team-a", name="alice")
@@ -26,7 +27,7 @@ INPUTS = ResolvedInputs(
 
 
 def make_plan(spec: dict[str, Any] | None = None, settings: ControllerSettings = SETTINGS) -> ContainerPlan:
-    result = plan_workspace(ALICE, WorkspaceSpec.model_validate(spec or {}), INPUTS, settings)
+    result = plan_workspace(ALICE, WorkspaceSpec.model_validate(spec_for(spec, INPUTS)), INPUTS, settings)
     assert isinstance(result, ContainerPlan), result
     return result
 

@@ -159,7 +159,7 @@ class Harness:
             triggers=self.triggers,
             reconcile=self.reconcile,
             finalize=self.finalize,
-            forget=self.forgotten.append,
+            forget=lambda ref: self.forgotten.append(ref.uid),
             on_count=self.counts.append,
         )
 

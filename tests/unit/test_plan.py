@@ -24,7 +24,7 @@ from controller.core.policy import Grant
 from controller.docker.archive import build_tar
 from controller.port.values import ContainerSpec, File, FileTree
 from controller.settings import ControllerSettings
-from tests.support.plans import ALICE, INPUTS, SETTINGS, UID, make_plan
+from tests.support.plans import ALICE, INPUTS, SETTINGS, UID, make_plan, spec_for
 
 
 def test_default_plan_matches_the_go_provisioner_container() -> None:
@@ -200,7 +200,7 @@ OTHER = WorkspaceRef(uid=UID, namespace="ns", name="n")
 
 
 def plan_error(spec: dict[str, Any], inputs: ResolvedInputs = INPUTS) -> Cause:
-    result = plan_workspace(OTHER, WorkspaceSpec.model_validate(spec), inputs, SETTINGS)
+    result = plan_workspace(OTHER, WorkspaceSpec.model_validate(spec_for(spec, inputs)), inputs, SETTINGS)
     assert isinstance(result, Cause), result
     return result
 

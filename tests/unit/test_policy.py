@@ -34,6 +34,7 @@ from controller.core.policy import (
     host_path_message,
     image_granted,
     image_message,
+    platform_identity_message,
     policy_denial,
     tier_message,
 )
@@ -505,10 +506,11 @@ def test_the_how_variable_is_the_python_how() -> None:
 
 def test_the_cel_messages_come_in_the_order_of_the_python_checks() -> None:
     expressions = [v["messageExpression"] for v in validations()]
-    assert len(expressions) == 3
+    assert len(expressions) == 4
     assert expressions[0].startswith("'tier '")
     assert expressions[1].startswith("'workspace.hostPath '")
     assert expressions[2].startswith("'image '")
+    assert expressions[3].startswith("'spec.workspaceID and spec.adopt are not granted")
     assert all(v["reason"] == "Forbidden" for v in validations())
 
 
@@ -553,6 +555,25 @@ def test_the_image_message_expression_builds_image_message() -> None:
     for image in ("busybox", "docker.io/library/nginx:1"):
         built = evaluate_message(expression, cel_values(**{"variables.image": image}))
         assert built == image_message(image, NS, PREFIX)
+
+
+def test_the_platform_identity_message_expression_builds_its_message() -> None:
+    expression = validations()[3]["messageExpression"]
+    assert evaluate_message(expression, cel_values()) == platform_identity_message(NS)
+    rule = validations()[3]["expression"]
+    assert "has(object.spec.workspaceID)" in rule
+    assert "object.spec.adopt" in rule
+    assert "g.platformIdentity" in rule
+
+
+def test_the_platforms_ids_and_adoption_need_a_grant() -> None:
+    granted = grant_for([("platform", spec_of({"namespaceSelector": {}, "platformIdentity": True}))], {})
+    for spec in ({"workspaceID": "0b6c7a9e-2d41"}, {"adopt": True}):
+        denial = policy_denial(WorkspaceSpec.model_validate(spec), NS, DEFAULT_GRANT, PREFIX)
+        assert denial is not None
+        assert denial.message == platform_identity_message(NS)
+        assert policy_denial(WorkspaceSpec.model_validate(spec), NS, granted, PREFIX) is None
+    assert granted.platform_identity
 
 
 def test_the_cel_rules_use_the_python_markers() -> None:

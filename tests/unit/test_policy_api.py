@@ -273,6 +273,7 @@ spec:
     - prefix: registry.example.com:5000/vendor/
       digestsOnly: true
   dockerSocket: true
+  platformIdentity: true
 """
 
 
@@ -283,6 +284,7 @@ def test_a_full_sample_policy_round_trips() -> None:
     assert parsed.spec.host_paths[0] == HostPathGrant(path="/srv/agents", access="read_write")
     assert parsed.spec.images[1] == ImageGrant(prefix="registry.example.com:5000/vendor/", digests_only=True)
     assert parsed.spec.docker_socket is True
+    assert parsed.spec.platform_identity is True
     assert parsed.model_dump(by_alias=True, exclude_none=True, mode="json") == body
     assert WorkspacePolicy.model_validate(parsed.model_dump(by_alias=True)) == parsed
 
@@ -305,6 +307,7 @@ def test_defaults_are_filled_in_on_the_way_out() -> None:
         "hostPaths": [{"path": "/srv/a", "access": "read_only"}],
         "images": [{"prefix": "ghcr.io/a/", "digestsOnly": False}],
         "dockerSocket": False,
+        "platformIdentity": False,
     }
 
 
@@ -322,6 +325,7 @@ def test_an_effective_policy_round_trips() -> None:
                     "hostPaths": [],
                     "images": [],
                     "dockerSocket": False,
+                    "platformIdentity": False,
                     "policy": "p",
                 }
             ],

@@ -375,6 +375,7 @@ def test_effective_lists_every_policy_sorted_in_camel_case() -> None:
                 "hostPaths": [{"path": "/srv/a", "access": "read_write"}, {"path": "/data"}],
                 "images": [{"prefix": "docker.io/library/", "digestsOnly": True}],
                 "dockerSocket": True,
+                "platformIdentity": False,
             },
         ),
     )
@@ -395,6 +396,7 @@ def test_effective_lists_every_policy_sorted_in_camel_case() -> None:
                     "hostPaths": [],
                     "images": [{"prefix": "ghcr.io/a/", "digestsOnly": False}],
                     "dockerSocket": False,
+                    "platformIdentity": False,
                     "policy": "alpha",
                 },
                 {
@@ -409,6 +411,7 @@ def test_effective_lists_every_policy_sorted_in_camel_case() -> None:
                     ],
                     "images": [{"prefix": "docker.io/library/", "digestsOnly": True}],
                     "dockerSocket": True,
+                    "platformIdentity": False,
                     "policy": "zeta",
                 },
             ],

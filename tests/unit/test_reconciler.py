@@ -9,7 +9,6 @@ runtime calls made (and their order), the stored status, the Events, and the loo
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import json
@@ -262,8 +261,9 @@ def test_a_new_workspace_is_created_with_its_configs_written_before_start_and_re
         # /configs are in place before the agent's first instruction runs.
         assert index(calls, "write_files", container.id) < index(calls, "start_container", container.id)
         assert container.files["/configs/config.yaml"] == b"model: x\n"
-        token = base64.b64decode(world.kube.secrets[(NS, TOKEN_SECRET)]["data"]["token"])
-        assert container.files["/configs/.auth_token"] == token
+        # No token unless asked for: the platform issues the agent's.
+        assert "/configs/.auth_token" not in container.files
+        assert (NS, TOKEN_SECRET) not in world.kube.secrets
         assert container.state == "running"
         assert set(world.runtime.volumes) == {CONFIG_VOLUME, WORKSPACE_VOLUME}
 
@@ -277,7 +277,8 @@ def test_a_new_workspace_is_created_with_its_configs_written_before_start_and_re
         assert status["endpoint"] == f"http://127.0.0.1:{container.host_port}"
         assert status["container"]["id"] == container.id
         assert status["container"]["imageDigest"] == f"{PREFIX}/workspace-template-langgraph@{IMAGE_ID}"
-        assert status["authTokenSecretName"] == TOKEN_SECRET
+        assert "authTokenSecretName" not in status
+        assert status["workspaceID"] == UID
         assert world.kube.reasons() == ["Placed", "Pulled", "Created", "Started"]
         assert result == Result("success")
 
@@ -400,7 +401,6 @@ def test_a_created_but_never_started_container_gets_its_configs_and_is_started()
         ]
         assert index(calls, "write_files") < index(calls, "start_container")
         assert container.files["/configs/config.yaml"] == b"model: x\n"
-        assert "/configs/.auth_token" in container.files
         assert container.state == "running"
         assert world.reasons_since(events) == ["Started"]
 

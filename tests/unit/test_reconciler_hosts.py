@@ -130,8 +130,9 @@ class Cluster:
         assert self.reconciler is not None
         body = self.bodies[name]
         body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-        await self.reconciler.finalize(WorkspaceObject.from_body(body))
-        self.reconciler.forget(body["metadata"]["uid"])
+        obj = WorkspaceObject.from_body(body)
+        await self.reconciler.finalize(obj)
+        self.reconciler.forget(obj.ref)
         del self.bodies[name]
 
     def containers_of(self, name: str) -> dict[str, int]:

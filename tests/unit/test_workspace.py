@@ -55,6 +55,7 @@ def test_spec_reads_camel_case_and_special_aliases() -> None:
     assert s.deletion_policy == "Retain"
     assert s.image_pull_secrets[0].name == "regcred"
     assert s.auth_token is not None
+    assert s.auth_token.secret_ref is not None
     assert s.auth_token.secret_ref.key == "token"
     assert s.session.reset_requested_at == "s1"
 
