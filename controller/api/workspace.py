@@ -67,6 +67,8 @@ AUTH_TOKEN_SECRET_SUFFIX = "-auth-token"
 MAX_WORKSPACE_NAME_LENGTH = 253 - len(AUTH_TOKEN_SECRET_SUFFIX)
 
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+MAX_PROGRESS_DEADLINE_SECONDS = 86400
 MAX_WORKSPACE_ID_LENGTH = 63
 # A DNS label: the names made from it are Docker names and the agent's host name on the network, where
 # case does not tell names apart (the platform's IDs are lower-case UUIDs).
@@ -636,6 +638,13 @@ class WorkspaceSpec(ApiModel):
         max_length=TOKEN_MAX_LENGTH,
         description="Opaque token; changing it recreates the container.",
     )
+    progress_deadline_seconds: int = Field(
+        default=DEFAULT_PROGRESS_DEADLINE_SECONDS,
+        ge=10,
+        le=MAX_PROGRESS_DEADLINE_SECONDS,
+        description="Seconds a changed Workspace has to become Ready before it is Stalled "
+        "(ProgressDeadlineExceeded); the controller goes on trying, more slowly.",
+    )
     platform_url: str | None = Field(
         default=None,
         alias="platformURL",
@@ -719,6 +728,14 @@ class AdoptedStatus(ApiModel):
     adopted_at: str | None = Field(default=None, max_length=64, description="RFC 3339.")
 
 
+class RolloutStatus(ApiModel):
+    """The configuration being rolled out: since when, and when it first became Ready."""
+
+    config_hash: str = Field(max_length=128)
+    started_at: str = Field(max_length=64, description="RFC 3339: when this configuration was first seen.")
+    ready_at: str | None = Field(default=None, max_length=64, description="RFC 3339.")
+
+
 class SessionStatus(ApiModel):
     last_reset_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
 
@@ -744,6 +761,7 @@ class WorkspaceStatus(ApiModel):
     endpoint: str | None = Field(default=None, max_length=256)
     internal_url: str | None = Field(default=None, alias="internalURL", max_length=256)
     adopted: AdoptedStatus | None = None
+    rollout: RolloutStatus | None = None
     auth_token_secret_name: str | None = Field(default=None, max_length=253)
     session: SessionStatus | None = None
     last_handled_restart_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)

@@ -51,6 +51,7 @@ class Reason(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     UNSCHEDULABLE = "Unschedulable"
     PLACEMENT_CONFLICT = "PlacementConflict"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
 @dataclass(frozen=True)

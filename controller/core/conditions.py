@@ -69,6 +69,15 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(text: str) -> datetime | None:
+    """An RFC 3339 time as `format_time` writes it (and Kubernetes does); None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def find_condition(conditions: Sequence[Condition], condition_type: str) -> Condition | None:
     return next((c for c in conditions if c.type == condition_type), None)
 

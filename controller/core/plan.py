@@ -106,6 +106,8 @@ class ContainerPlan:
     """spec.envFrom keys that were left out (a Warning says so when the container is created)."""
     adopt: bool = False
     """spec.adopt: the Go provisioner's container and volumes of this workspace ID may be taken over."""
+    progress_deadline_seconds: int = 600
+    """spec.progressDeadlineSeconds (`core.progress`)."""
 
     @property
     def name(self) -> str:
@@ -236,6 +238,7 @@ def plan_workspace(
         secret_values=resolved.secret_values | {resolved.auth_token} - {""},
         skipped_env=resolved.skipped_env,
         adopt=spec.adopt,
+        progress_deadline_seconds=spec.progress_deadline_seconds,
     )
 
 

@@ -8,6 +8,7 @@ deserve a Warning Event: a Workspace that becomes Stalled or starts failing warn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from controller.core.conditions import (
     set_condition,
 )
 from controller.core.plan import ContainerPlan
+from controller.core.progress import deadline_exceeded, next_rollout
 from controller.port.values import ObservedContainer
 
 
@@ -89,6 +91,18 @@ def build_status(
         stalled=outcome.stalled,
     )
     conditions = compute_conditions(generation, conditions_input, previous.conditions, now)
+    ready = find_condition(conditions, ConditionType.READY)
+    rollout = next_rollout(
+        previous.rollout,
+        plan.config_hash if plan is not None and not outcome.suspended else None,
+        ready is not None and ready.status == "True",
+        now,
+    )
+    if plan is not None and ready is not None and _deadline_applies(outcome):
+        late = deadline_exceeded(rollout, plan.progress_deadline_seconds, now, ready.message)
+        if late is not None:
+            conditions_input = dataclasses.replace(conditions_input, stalled=late)
+            conditions = compute_conditions(generation, conditions_input, previous.conditions, now)
     endpoint = previous.endpoint if keep_last_seen else None
     if plan is not None and outcome.container is not None:
         endpoint = plan.fixed_endpoint or (
@@ -113,6 +127,7 @@ def build_status(
         if outcome.token_secret is not None
         else previous.auth_token_secret_name,
         adopted=outcome.adopted or previous.adopted,
+        rollout=rollout,
         session=SessionStatus(last_reset_handled=outcome.session_handled)
         if outcome.session_handled
         else previous.session,
@@ -122,6 +137,13 @@ def build_status(
         last_handled_reconcile_at=reconcile_requested_at or previous.last_handled_reconcile_at,
         host=outcome.host or previous.host,
     )
+
+
+def _deadline_applies(outcome: PassOutcome) -> bool:
+    """The deadline judges a Workspace making no progress of its own: not one stalled already, suspended,
+    being deleted, or whose host does not answer (nobody can tell how it is)."""
+    host_silent = outcome.error is not None and outcome.error.reason == Reason.DOCKER_UNAVAILABLE
+    return outcome.stalled is None and not outcome.suspended and not outcome.deleting and not host_silent
 
 
 def interim_status(

@@ -30,7 +30,7 @@ from controller.api.workspace import (
 from controller.core import labels, naming
 from controller.core.backoff import backoff
 from controller.core.causes import Cause, Reason
-from controller.core.conditions import format_time
+from controller.core.conditions import ConditionType, find_condition, format_time
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
     Denied,
@@ -50,6 +50,7 @@ from controller.core.image_refs import digest_for, split_reference
 from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
+from controller.core.progress import deadline_left
 from controller.core.redact import redact_cause
 from controller.core.status import (
     PassOutcome,
@@ -75,6 +76,9 @@ from controller.reconcile.policies import PolicyStore
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
+
+DEADLINE_EXCEEDED_REQUEUE = 60.0
+"""Seconds between passes of a Workspace past its progress deadline (Docker events still wake it)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class Reconciler:
         requeue = work.journal.requeue_after
         if requeue is None and outcome.plan is not None and outcome.stalled is None:
             requeue = follow_up(outcome.container)
+            if memory.reported is not None:
+                requeue = _paced(requeue, memory.reported, outcome.plan, self._clock())
         return Result("requeue_after", requeue) if requeue is not None else Result("success")
 
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
@@ -605,6 +611,20 @@ class Reconciler:
             ws = work.obj.ref
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
+
+
+def _paced(
+    requeue: float | None, status: WorkspaceStatus, plan: ContainerPlan, now: datetime
+) -> float | None:
+    """Past its progress deadline a Workspace is looked at less often; before it, at the deadline (even if
+    no Docker event comes)."""
+    stalled = find_condition(status.conditions, ConditionType.STALLED)
+    if stalled is not None and stalled.reason == Reason.PROGRESS_DEADLINE_EXCEEDED:
+        return DEADLINE_EXCEEDED_REQUEUE
+    left = deadline_left(status.rollout, plan.progress_deadline_seconds, now)
+    if left is None:
+        return requeue
+    return min(requeue, left + 1.0) if requeue is not None else left + 1.0
 
 
 def _adopted_volumes(status: Mapping[str, Any]) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 # AGENT_EXIT=<code>: exit at once with that code (a crash-looping agent).
 # AGENT_ALLOC_MB=<n>: hold n MB in the agent process itself before serving (over the container's memory
 # limit, the kernel OOM-kills the agent: Docker reports OOMKilled and exit code 137).
+# AGENT_UNHEALTHY=1: serve, but never answer /health (the image's HEALTHCHECK fails: never Ready).
 if [ -n "$AGENT_EXIT" ]; then
   echo "agent: exiting with $AGENT_EXIT as asked"
   exit "$AGENT_EXIT"
@@ -13,4 +14,7 @@ if [ -n "$AGENT_ALLOC_MB" ]; then
   unset held
 fi
 echo "agent: serving on :8000"
+if [ -n "$AGENT_UNHEALTHY" ]; then
+  exec httpd -f -p 8000 -h /www/cgi-bin
+fi
 exec httpd -f -p 8000 -h /www

@@ -140,6 +140,7 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "host",
         "workspaceID",
         "adopted",
+        "rollout",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -114,8 +115,10 @@ class World:
         *,
         registry: Mapping[str, str] | None = None,
         settings: ControllerSettings | None = None,
+        clock: Callable[[], datetime] | None = None,
         **spec: Any,
     ) -> None:
+        self.clock = clock
         self.settings = settings or ControllerSettings(instance=INSTANCE, registry_prefix=PREFIX)
         self.runtime = FakeRuntime(
             registry={IMAGE: IMAGE_ID, CLAUDE_IMAGE: CLAUDE_IMAGE_ID} if registry is None else registry
@@ -143,6 +146,7 @@ class World:
             settings=self.settings,
             events=self.events,
             policies=self.policies,
+            **({"clock": self.clock} if self.clock is not None else {}),
         )
 
     @property
