@@ -73,6 +73,16 @@ KUBE_REQUESTS = Counter(
     "counted. Writes that keep growing while nothing changes mean a hot loop.",
     ["code", "method"],
 )
+IMAGE_GC_REMOVED = Counter(
+    "workspace_controller_image_gc_removed_total",
+    "Workspace images the image GC removed (unused for WC_IMAGE_GC_AFTER seconds), by DockerHost.",
+    ["host"],
+)
+IMAGE_GC_PASSES = Counter(
+    "workspace_controller_image_gc_passes_total",
+    "Image GC passes by DockerHost and outcome (completed|skipped: the daemon did not answer).",
+    ["host", "outcome"],
+)
 SWEEP_REMOVED = Counter(
     "workspace_controller_sweep_removed_total",
     "Orphaned Docker objects removed by the sweep, by kind (container|volume).",

@@ -63,6 +63,9 @@ class ControllerSettings(BaseModel):
     sweep_interval_seconds: int = 60
     sweep_grace_seconds: int = 300
     sweep_dry_run: bool = False
+    image_gc_after_seconds: int = 0
+    """WC_IMAGE_GC_AFTER: remove workspace images unused this long; 0 (the default): never."""
+    image_gc_interval_seconds: int = 60
     crashloop_restarts: int = 5
     crashloop_window_seconds: int = 300
     known_runtimes: tuple[str, ...] = KNOWN_RUNTIMES
@@ -140,6 +143,8 @@ class ControllerSettings(BaseModel):
             sweep_interval_seconds=_strict_int(env, "WC_SWEEP_INTERVAL", 60, minimum=1),
             sweep_grace_seconds=_strict_int(env, "WC_SWEEP_GRACE", 300, minimum=0),
             sweep_dry_run=_strict_bool(env, "WC_SWEEP_DRY_RUN", default=False),
+            image_gc_after_seconds=_strict_int(env, "WC_IMAGE_GC_AFTER", 0, minimum=0),
+            image_gc_interval_seconds=_strict_int(env, "WC_IMAGE_GC_INTERVAL", 60, minimum=1),
             crashloop_restarts=_strict_int(env, "WC_CRASHLOOP_RESTARTS", 5, minimum=1),
             crashloop_window_seconds=_strict_int(env, "WC_CRASHLOOP_WINDOW", 300, minimum=1),
             known_runtimes=known_runtimes,

@@ -94,6 +94,7 @@ class DockerAdapter:
         # Pulls can take minutes: they get their own workers, so they never hold up the calls every
         # reconcile, finalizer and sweep pass needs.
         self._pulls = SdkExecutor(self._settings, max(1, concurrency // 2))
+        self._pulling: dict[str, int] = {}  # reference -> pulls of it under way
         self._pull_timeout = pull_timeout
         self._agent_port = agent_port
         self._network_locks: dict[str, asyncio.Lock] = {}
@@ -327,16 +328,42 @@ class DockerAdapter:
         `RegistryAuthFailed`, `RegistryUnavailable`). The whole pull is bounded by `pull_timeout`,
         not the per-request timeout. Pulls run on their own workers, never holding up other calls.
         """
-        return await self._call_on(
-            self._pulls,
-            "pull_image",
-            _pull,
-            ref,
-            platform or "",
-            _auth_config(credentials),
-            self._settings.timeout,
-            self._pull_timeout,
-        )
+        self._pulling[ref] = self._pulling.get(ref, 0) + 1
+        try:
+            return await self._call_on(
+                self._pulls,
+                "pull_image",
+                _pull,
+                ref,
+                platform or "",
+                _auth_config(credentials),
+                self._settings.timeout,
+                self._pull_timeout,
+            )
+        finally:
+            self._pulling[ref] -= 1
+            if not self._pulling[ref]:
+                del self._pulling[ref]
+
+    async def list_images(self) -> list[ObservedImage]:
+        data = await self._call("list_images", lambda api: api.images(all=False))
+        return [image for image in (parse_image(d) for d in _dicts(data)) if image is not None]
+
+    async def image_ids_in_use(self) -> set[str]:
+        data = await self._call("list_containers", lambda api: api.containers(all=True))
+        return {str(c.get("ImageID")) for c in _dicts(data) if c.get("ImageID")}
+
+    def pulling(self) -> frozenset[str]:
+        return frozenset(self._pulling)
+
+    async def remove_image(self, image: ObservedImage) -> None:
+        # By tag first: an image under several tags cannot be removed by ID without force, and the
+        # last tag goes only when no container uses the image (Docker refuses, without force).
+        for ref in image.repo_tags or (image.id,):
+            try:
+                await self._call("remove_image", lambda api, ref=ref: api.remove_image(ref, noprune=False))
+            except ImageNotFound:
+                continue
 
     # -- events ------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ __all__ = ["classify", "classify_message", "classify_pull_error"]
 
 # Matched against the lower-cased daemon message. Order matters: the first rule that matches wins.
 _REMOVAL_IN_PROGRESS = ("already in progress",)
-_IN_USE = ("is in use", "has active endpoints", "is being used by")
+_IN_USE = ("is in use", "has active endpoints", "is being used by", "is using its referenced image")
 _AUTH = (
     "unauthorized",
     "no basic auth credentials",

@@ -114,15 +114,20 @@ def parse_volume(data: Mapping[str, Any]) -> ObservedVolume:
 
 
 def parse_image(data: Mapping[str, Any]) -> ObservedImage | None:
-    """Parse `GET /images/{name}/json`; None when it names no image ID."""
+    """Parse `GET /images/{name}/json` (or an entry of `GET /images/json`); None when it names no ID."""
     image_id = _str(data.get("Id"))
     if not image_id:
         return None
-    digests = data.get("RepoDigests")
     return ObservedImage(
         id=image_id,
-        repo_digests=tuple(d for d in digests if isinstance(d, str)) if isinstance(digests, list) else (),
+        repo_digests=_strings(data.get("RepoDigests")),
+        # "<none>:<none>" is how an untagged image is listed: no tag.
+        repo_tags=tuple(t for t in _strings(data.get("RepoTags")) if t != "<none>:<none>"),
     )
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def parse_network(data: Mapping[str, Any]) -> ObservedNetwork:

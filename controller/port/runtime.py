@@ -105,6 +105,23 @@ class ContainerRuntime(Protocol):
         """
         ...
 
+    async def list_images(self) -> list[ObservedImage]:
+        """Every local image (tags and digests; untagged ones too)."""
+        ...
+
+    async def image_ids_in_use(self) -> set[str]:
+        """The image IDs of every container on the host, in any state, whoever made it."""
+        ...
+
+    def pulling(self) -> frozenset[str]:
+        """The references being pulled right now."""
+        ...
+
+    async def remove_image(self, image: ObservedImage) -> None:
+        """Remove an image: each of its tags, then (untagged) its ID; never by force, so one a container
+        uses stays (raises `InUse`). A missing one is success."""
+        ...
+
     # -- events and lifecycle ----------------------------------------------------------------------
 
     def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:

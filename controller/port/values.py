@@ -83,6 +83,7 @@ class ObservedImage:
 
     id: str
     repo_digests: tuple[str, ...] = ()
+    repo_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

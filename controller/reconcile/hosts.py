@@ -38,6 +38,7 @@ from controller.kube.client import ApiError, KubeApi
 from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
 from controller.port.values import HostFacts
+from controller.reconcile.image_gc import ImageCollector
 from controller.reconcile.observer import Observer
 from controller.reconcile.orphan_sweeper import OrphanSweeper
 from controller.reconcile.scheduler import Scheduler
@@ -334,6 +335,15 @@ class HostRegistry:
             ),
             asyncio.create_task(sweeper.run_forever(), name=f"orphan-sweep-{name}"),
         ]
+        if self._settings.image_gc_after_seconds:
+            collector = ImageCollector(
+                runtime=host.runtime,
+                host=name,
+                prefix=self._settings.registry_prefix,
+                delay=self._settings.image_gc_after_seconds,
+                interval=self._settings.image_gc_interval_seconds,
+            )
+            host.tasks.append(asyncio.create_task(collector.run_forever(), name=f"image-gc-{name}"))
 
     async def _drop(self, host: Host) -> None:
         for task in host.tasks:

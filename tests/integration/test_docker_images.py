@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import io
 import urllib.request
+import uuid
 from typing import Any
 
 import docker.errors
@@ -13,7 +16,7 @@ import pytest
 from controller.core.image_refs import digest_for, split_reference
 from controller.core.images import registry_auth_for
 from controller.docker.adapter import DockerAdapter
-from controller.port.errors import ImageNotFound, RegistryAuthFailed, RegistryUnavailable
+from controller.port.errors import ImageNotFound, InUse, RegistryAuthFailed, RegistryUnavailable
 from controller.port.values import RegistryCredentials
 from tests.integration.stack import Registries
 from tests.support.stack import free_port
@@ -164,3 +167,42 @@ async def test_pull_from_a_registry_nobody_runs_is_transient(adapter: DockerAdap
 
 async def test_inspect_image_of_an_unknown_image_is_none(adapter: DockerAdapter) -> None:
     assert await adapter.inspect_image("127.0.0.1:1/nobody/nothing:never") is None
+
+
+async def test_image_gc_calls_list_images_see_what_uses_them_and_remove_one_under_two_tags(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    """What the image GC asks of the engine: every image with its tags, the images of every container
+    (a created one too), and a removal by tag that takes an image under two tags and refuses one in use."""
+    base = registries.ref(registries.plain, "crewai")
+    docker_engine.pull(base)
+    repo = f"{registries.plain}/gc-it-{uuid.uuid4().hex[:8]}/workspace-template-x"
+
+    def build(label: str) -> str:
+        dockerfile = io.BytesIO(f"FROM {base}\nLABEL gc-it={label}-{repo}\n".encode())
+        for _ in docker_engine.build(fileobj=dockerfile, tag=f"{repo}:{label}", rm=True, decode=True):
+            pass
+        image_id: str = docker_engine.inspect_image(f"{repo}:{label}")["Id"]
+        return image_id
+
+    unused, used = build("unused"), build("used")
+    docker_engine.tag(unused, repo, "second-tag")
+    holder = docker_engine.create_container(f"{repo}:used", name=f"gc-it-{uuid.uuid4().hex[:8]}")
+    try:
+        images = {image.id: image for image in await adapter.list_images()}
+        assert set(images[unused].repo_tags) == {f"{repo}:unused", f"{repo}:second-tag"}
+        in_use = await adapter.image_ids_in_use()
+        assert used in in_use
+        assert unused not in in_use
+
+        await adapter.remove_image(images[unused])
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_engine.inspect_image(unused)
+        with pytest.raises(InUse):
+            await adapter.remove_image(images[used])
+        assert docker_engine.inspect_image(used)["Id"] == used
+        assert adapter.pulling() == frozenset()
+    finally:
+        docker_engine.remove_container(holder["Id"], force=True)
+        with contextlib.suppress(docker.errors.APIError):
+            docker_engine.remove_image(used, force=True)

@@ -89,6 +89,7 @@ class FakeRuntime:
         self.calls: list[tuple[str, str]] = []
         self.pull_credentials: list[RegistryCredentials | None] = []
         self.hold_pulls: asyncio.Event | None = None
+        self.pulls_in_flight: list[str] = []
         self.healthcheck = False
         self.facts = HostFacts(server_version="fake", cpus=4, memory_bytes=8 << 30)
         self._failures: dict[str, list[ContainerRuntimeError]] = {}
@@ -246,14 +247,41 @@ class FakeRuntime:
     ) -> str:
         self._record("pull_image", ref)
         self.pull_credentials.append(credentials)
-        if self.hold_pulls is not None:
-            await self.hold_pulls.wait()
+        self.pulls_in_flight.append(ref)
+        try:
+            if self.hold_pulls is not None:
+                await self.hold_pulls.wait()
+        finally:
+            self.pulls_in_flight.remove(ref)
         image_id = self.registry.get(ref)
         if image_id is None:
             raise ImageNotFound(f"manifest for {ref} not found: manifest unknown", 404)
         repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
         self.images[ref] = ObservedImage(image_id, (f"{repository}@sha256:{image_id[-64:]:0>64}",))
         return image_id
+
+    async def list_images(self) -> list[ObservedImage]:
+        self._record("list_images", "")
+        tags: dict[str, list[str]] = {}
+        digests: dict[str, tuple[str, ...]] = {}
+        for ref, image in self.images.items():
+            tags.setdefault(image.id, []).append(ref)
+            digests[image.id] = image.repo_digests
+        return [ObservedImage(i, digests[i], tuple(sorted(refs))) for i, refs in tags.items()]
+
+    async def image_ids_in_use(self) -> set[str]:
+        self._record("image_ids_in_use", "")
+        return {self._image_id(c.image) for c in self.containers.values()} - {""}
+
+    def pulling(self) -> frozenset[str]:
+        return frozenset(self.pulls_in_flight)
+
+    async def remove_image(self, image: ObservedImage) -> None:
+        self._record("remove_image", image.id)
+        if image.id in await self.image_ids_in_use():
+            raise InUse(f"unable to delete {image.id}: image is being used by a container", 409)
+        for ref in [ref for ref, known in self.images.items() if known.id == image.id]:
+            del self.images[ref]
 
     async def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:
         _require(selector)

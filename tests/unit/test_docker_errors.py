@@ -147,6 +147,16 @@ def test_an_unreachable_registry_is_transient_and_not_the_daemon() -> None:
         ("removal of container explore-vol is already in progress", RemovalInProgress),
         ("remove explore-vol1: volume is in use - [0ed5dfe4d038e521]", InUse),
         (
+            'conflict: unable to remove repository reference "reg/x:1" (must force) - container '
+            "8c4e2f1a9b3d is using its referenced image 5d0da3dc9764",
+            InUse,
+        ),
+        (
+            "conflict: unable to delete 5d0da3dc9764 (cannot be forced) - image is being used by running "
+            "container 8c4e2f1a9b3d",
+            InUse,
+        ),
+        (
             'Conflict. The container name "/explore-priv" is already in use by container "2656532f7edf". '
             "You have to remove (or rename) that container to be able to reuse that name.",
             Conflict,

@@ -219,10 +219,12 @@ def test_volume_parser_is_total() -> None:
     assert parse_volume({"Labels": {"a": None}, "CreatedAt": 5}).labels["a"] == ""
 
 
-def test_image_keeps_its_id_and_repo_digests() -> None:
+def test_image_keeps_its_id_repo_digests_and_tags() -> None:
     digest = f"{IMAGE.rsplit(':', 1)[0]}@sha256:" + "1" * 64
     image = parse_image({"Id": IMAGE_ID, "RepoTags": [IMAGE], "RepoDigests": [digest]})
-    assert image == ObservedImage(id=IMAGE_ID, repo_digests=(digest,))
+    assert image == ObservedImage(id=IMAGE_ID, repo_digests=(digest,), repo_tags=(IMAGE,))
+    untagged = parse_image({"Id": IMAGE_ID, "RepoTags": ["<none>:<none>"], "RepoDigests": [digest]})
+    assert untagged == ObservedImage(id=IMAGE_ID, repo_digests=(digest,))
 
 
 @pytest.mark.parametrize(
