@@ -142,6 +142,7 @@ FILES = st.fixed_dictionaries(
 )
 CONFIG_MAPS = st.fixed_dictionaries({"name": NAMEISH}, optional={"optional": st.booleans()})
 ACCESS = st.sampled_from(["none", "read_only", "read_write", "rw"])
+PLATFORM_ID = "0b6c7a9e-2d41-4f0e-9c3b-5a8d1e2f3a4b"
 # Anything at all, field by field: most of these the schema refuses.
 HOSTILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "runtime": RUNTIMES,
@@ -157,7 +158,13 @@ HOSTILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
             "fromConfigMaps": st.lists(CONFIG_MAPS, max_size=17),
         },
     ),
-    "authToken": st.fixed_dictionaries({"secretRef": key_ref(SECRET_NAME)}),
+    "authToken": st.fixed_dictionaries({"secretRef": key_ref(SECRET_NAME)})
+    | st.fixed_dictionaries(
+        {}, optional={"generate": st.booleans() | ODD, "secretRef": key_ref(SECRET_NAME)}
+    ),
+    "workspaceID": st.sampled_from(["ABC-1", "../../etc", "a" * 70, "", "-x-", PLATFORM_ID]) | ODD,
+    "adopt": st.booleans() | ODD,
+    "progressDeadlineSeconds": st.integers(-5, 100_000),
     "workspace": st.fixed_dictionaries({}, optional={"hostPath": HOST_PATHS, "access": ACCESS}),
     "session": st.fixed_dictionaries({"resetRequestedAt": ODD}),
     "restartRequestedAt": ODD,
@@ -193,7 +200,10 @@ CONFIG_PATH = st.from_regex(r"\A[a-z0-9_.-]{1,12}(/[a-z0-9_.-]{1,12}){0,3}\Z").f
     lambda p: not ({".", ".."} & set(p.split("/"))) and p != ".auth_token"
 )
 PLAUSIBLE_FILES = st.lists(
-    st.fixed_dictionaries({"path": st.just("config.yaml") | CONFIG_PATH, "content": ODD}),
+    st.fixed_dictionaries(
+        {"path": st.just("config.yaml") | CONFIG_PATH, "content": ODD},
+        optional={"writePolicy": st.sampled_from(["Always", "IfNotPresent"])},
+    ),
     max_size=MAX_CONFIG_FILES,
     unique_by=lambda f: f["path"],
 )
@@ -228,7 +238,11 @@ PLAUSIBLE = st.fixed_dictionaries(
         "imagePullSecrets": st.lists(st.fixed_dictionaries({"name": DNS_NAME}), max_size=8),
         "tier": st.integers(1, 4),
         "env": PLAUSIBLE_ENV,
-        "authToken": st.fixed_dictionaries({"secretRef": TOKEN_REF}),
+        "authToken": st.fixed_dictionaries({"secretRef": TOKEN_REF}) | st.just({"generate": True}),
+        # One shared ID among them all: the generated Workspaces claim it against each other.
+        "workspaceID": st.just(PLATFORM_ID) | st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z"),
+        "adopt": st.booleans(),
+        "progressDeadlineSeconds": st.integers(10, 86_400),
         "workspace": HOST_MOUNT,
         "session": st.fixed_dictionaries({"resetRequestedAt": SHORT_ODD}),
         "restartRequestedAt": SHORT_ODD,
