@@ -20,6 +20,9 @@ The order of the rules is the contract (the unit tests pin it as a table):
    changes the hash, so a container that carries the plan's hash has had it: that is how a reset is
    known to be done even when the controller restarted before recording it.
 5. Paused: unpause. Created (an earlier pass stopped before starting it): write /configs and start it.
+   A created or exited container whose start failed twice in a row is replaced instead: a daemon that
+   died uncleanly can leave containerd's state of that container behind ("task already exists", "file
+   exists"), which fails every start of that container and none of a new one; its volumes stay.
 6. Crash-looping under Docker's own restarts: Stalled/CrashLoop (Docker keeps restarting it; the
    controller does not fight it).
 7. Exited (with restart policy unless-stopped, only a stop by hand does that): start it again.
@@ -39,6 +42,8 @@ from controller.port.values import ObservedContainer
 ACTIVE_STATES = ("running", "restarting", "paused")
 STOP_GRACE = 10.0
 """Seconds the agent gets to exit after SIGTERM when suspended."""
+START_ATTEMPTS = 2
+"""Failed starts of one container in a row before it is replaced rather than started again."""
 REJECTED_RETRY = 300.0
 """Seconds before a configuration the daemon refused is tried again (a spec change retries at once)."""
 PROGRESS_REQUEUE = 2.0
@@ -92,11 +97,13 @@ class History:
     session_reset_handled: the last session reset token acted on.
     rejected: the last configuration the daemon refused to create.
     crash_loop: the verdict on the observed container's restarts (`crashloop.crash_loop_cause`).
+    unstartable: the id of a container whose last START_ATTEMPTS starts all failed.
     """
 
     session_reset_handled: str | None = None
     rejected: Rejection | None = None
     crash_loop: Cause | None = None
+    unstartable: str | None = None
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -118,7 +125,13 @@ class Create:
     """Empty the session volume first (a session reset was requested and not handled yet)."""
 
 
-ReplaceWhy = Literal["a session reset", "a dead container", "a changed configuration", "a swapped image"]
+ReplaceWhy = Literal[
+    "a session reset",
+    "a dead container",
+    "a changed configuration",
+    "a swapped image",
+    "a container Docker cannot start",
+]
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,8 @@ def decide(
         return Replace(container.id, "a session reset" if reset else why, reset_session=reset)
     if container.state == "paused":
         return Unpause(container.id)
+    if container.id == history.unstartable and container.state in ("created", "exited"):
+        return Replace(container.id, "a container Docker cannot start", reset_session=reset)
     if container.state == "created":
         return Start(container.id, write_files=True)
     if history.crash_loop is not None:

@@ -49,9 +49,11 @@ ProgressReporter = Callable[[Cause], Awaitable[None]]
 
 
 class StepFailed(Exception):
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, *, unstarted: str | None = None) -> None:
         super().__init__(failure.cause.message)
         self.failure = failure
+        self.unstarted = unstarted
+        """The id of the container that failed to start, when that was the step that failed."""
 
 
 @dataclass
@@ -221,7 +223,8 @@ class ActionRunner:
             await self._touching(plan.name, self._runtime.start_container(container_id))
         except ContainerRuntimeError as exc:
             # Reported as Synced=False (one Warning when it starts failing, not one per retry).
-            raise StepFailed(runtime_failure(exc, Step.START, container=plan.name)) from exc
+            failure = runtime_failure(exc, Step.START, container=plan.name)
+            raise StepFailed(failure, unstarted=container_id) from exc
         journal.note(reason, f"started container {plan.name}")
 
     async def _ensure_image(self, plan: ContainerPlan, journal: Journal) -> None:

@@ -33,6 +33,7 @@ from controller.core.causes import Cause, Reason
 from controller.core.conditions import ConditionType, find_condition, format_time
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
+    START_ATTEMPTS,
     Denied,
     History,
     Observation,
@@ -101,6 +102,8 @@ class _Memory:
     reported: WorkspaceStatus | None = None
     rejected: Rejection | None = None
     name_conflict: bool = False
+    failed_starts: tuple[str, int] = ("", 0)
+    """The container whose start failed last, and how many times in a row."""
     session_reset_handled: str | None = None
     host: str | None = None
     """The DockerHost the Workspace is on, once known (placement is for good)."""
@@ -174,6 +177,8 @@ class Reconciler:
                 work.journal.session_reset or outcome.session_handled or memory.session_reset_handled
             )
             memory.failures = memory.failures + 1 if outcome.error is not None else 0
+            if outcome.error is None:
+                memory.failed_starts = ("", 0)
             # A foreign container holding our name is invisible to the labeled list: the next pass
             # inspects it directly, so that its removal is noticed.
             memory.name_conflict = (
@@ -245,6 +250,9 @@ class Reconciler:
             )
         except StepFailed as failed:
             failure = failed.failure
+            if failed.unstarted is not None:
+                last, count = memory.failed_starts
+                memory.failed_starts = (failed.unstarted, count + 1 if last == failed.unstarted else 1)
         except ContainerRuntimeError as exc:
             failure = runtime_failure(exc, Step.OTHER, container=naming.container_name(obj.ref.workspace_id))
         except ApiError as exc:
@@ -426,7 +434,13 @@ class Reconciler:
             )
         # The last reset this controller performed wins over a status that may not show it yet.
         handled = memory.session_reset_handled or (obj.status.get("session") or {}).get("lastResetHandled")
-        return History(session_reset_handled=handled, rejected=memory.rejected, crash_loop=crash_loop)
+        last, count = memory.failed_starts
+        return History(
+            session_reset_handled=handled,
+            rejected=memory.rejected,
+            crash_loop=crash_loop,
+            unstartable=last if count >= START_ATTEMPTS else None,
+        )
 
     def _runner(self, work: _Pass, host: Host, before: PassOutcome) -> ActionRunner:
         """An ActionRunner for this pass on `host`; work in progress is reported on top of `before`."""

@@ -657,6 +657,35 @@ def test_a_container_that_fails_to_start_is_left_created_and_started_by_the_next
     asyncio.run(scenario())
 
 
+def test_a_container_that_failed_to_start_twice_is_replaced_by_a_new_one_on_the_same_volumes() -> None:
+    """What a daemon that died uncleanly leaves behind: containerd still holds state of the container
+    ("task ... already exists"), so every start of that container fails and a new one starts."""
+
+    async def scenario() -> None:
+        world = World()
+        stale = ContainerRuntimeError("task 7c34: already exists", 500)
+        world.runtime.fail("start_container", stale)
+        world.runtime.fail("start_container", stale)
+
+        assert (await world.reconcile()).result == "error"
+        first = world.container()
+        assert (await world.reconcile()).result == "error"
+        assert world.container().id == first.id  # one failed start is retried on the same container
+        volumes = set(world.runtime.volumes)
+
+        mark = world.mark()
+        await world.reconcile()
+
+        replaced = world.container()
+        assert replaced.id != first.id
+        assert ("remove_container", first.id) in world.writes_since(mark)
+        assert set(world.runtime.volumes) == volumes
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.cond("Synced") == ("True", "ReconcileSuccess")
+
+    asyncio.run(scenario())
+
+
 def test_a_long_pull_is_reported_as_pulling_while_it_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(actions, "PULL_REPORTED_AFTER", 0.01)
 
