@@ -1,6 +1,6 @@
 """`python -m benchmarks` (or `make bench`): run every benchmark and print its ratios.
 
-`BENCH_ONLY=docker_cost` or `BENCH_ONLY=placement_scale` runs that one alone.
+`BENCH_ONLY=docker_cost`, `placement_scale` or `image_refresh` runs that one alone.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import os
 import sys
 from collections.abc import Callable
 
-from benchmarks import docker_cost, placement_scale
+from benchmarks import docker_cost, image_refresh, placement_scale
 
 BENCHMARKS: dict[str, Callable[[], int]] = {
     "docker_cost": docker_cost.main,
     "placement_scale": placement_scale.main,
+    "image_refresh": image_refresh.main,
 }
 
 

@@ -113,6 +113,7 @@ MAX_CONFIG_FILES = 64
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 WorkspaceAccess = Literal["none", "read_only", "read_write"]
 DeletionPolicy = Literal["Delete", "Retain"]
+ImageUpdatePolicy = Literal["Manual", "Auto"]
 WritePolicy = Literal["Always", "IfNotPresent"]
 """Who owns a file in /configs: the spec (Always, rewritten at every container create) or whoever wrote
 it first (IfNotPresent, written only when the config volume has no such file)."""
@@ -415,6 +416,55 @@ class ConfigSource(ApiModel):
         return files
 
 
+HTTP_PATH_PATTERN = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$"
+"""An absolute URL path (and query) of RFC 3986 characters: no spaces, quotes or control characters."""
+
+
+class HTTPGetAction(ApiModel):
+    """An HTTP GET on the agent, from inside its container (http://127.0.0.1:<port><path>)."""
+
+    path: str = Field(default="/", max_length=1024, pattern=HTTP_PATH_PATTERN)
+    port: int = Field(default=8000, ge=1, le=65535, description="Default: the agent's port, 8000.")
+
+
+class ReadinessCheck(ApiModel):
+    """When the agent is Ready: it answers an HTTP GET with a 2xx or 3xx status.
+
+    The controller sets it as the container's Docker health check (replacing the image's HEALTHCHECK),
+    so the Docker daemon runs it wherever the controller is. It needs /bin/sh and one of curl, wget or
+    python3 in the image. Docker marks the container healthy at the first success, and unhealthy after
+    failureThreshold failures in a row; failures within initialDelaySeconds of the start do not count.
+    """
+
+    http_get: HTTPGetAction
+    period_seconds: int = Field(default=10, ge=1, le=3600)
+    timeout_seconds: int = Field(default=1, ge=1, le=60)
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    initial_delay_seconds: int = Field(default=0, ge=0, le=3600)
+
+
+class ImageUpdate(ApiModel):
+    """Keeping a tag's image current: the registry's digest for the tag is checked without pulling.
+
+    Auto: a new digest is pulled and the container replaced with it. Manual: it is reported in
+    status.image.updateAvailable, and applied when applyRequestedAt changes. A digest-pinned image has
+    nothing to check.
+    """
+
+    policy: ImageUpdatePolicy
+    interval_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=86400,
+        description="How often the registry is asked (per image, not per Workspace).",
+    )
+    apply_requested_at: str | None = Field(
+        default=None,
+        max_length=TOKEN_MAX_LENGTH,
+        description="Opaque token; changing it applies the available update now (Manual's approval).",
+    )
+
+
 class SecretKeyReference(ApiModel):
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
     key: str = Field(default="token", max_length=253, pattern=DATA_KEY_PATTERN)
@@ -638,6 +688,13 @@ class WorkspaceSpec(ApiModel):
         max_length=TOKEN_MAX_LENGTH,
         description="Opaque token; changing it recreates the container.",
     )
+    image_update: ImageUpdate | None = Field(
+        default=None, description="Unset: a tag is pulled again only when the container is recreated."
+    )
+    readiness: ReadinessCheck | None = Field(
+        default=None,
+        description="Unset: Ready once the container runs and the image's HEALTHCHECK (if any) passes.",
+    )
     progress_deadline_seconds: int = Field(
         default=DEFAULT_PROGRESS_DEADLINE_SECONDS,
         ge=10,
@@ -736,6 +793,24 @@ class RolloutStatus(ApiModel):
     ready_at: str | None = Field(default=None, max_length=64, description="RFC 3339.")
 
 
+class ImageStatus(ApiModel):
+    """spec.imageUpdate's view of the registry: what the tag names there, and whether it runs."""
+
+    latest: str | None = Field(
+        default=None,
+        max_length=512,
+        description="repo@sha256: the tag's digest in the registry at the last check.",
+    )
+    update_available: str | None = Field(
+        default=None,
+        max_length=512,
+        description="repo@sha256: a digest of the tag newer than the running one.",
+    )
+    checked_at: str | None = Field(default=None, max_length=64, description="RFC 3339: the last check.")
+    last_apply_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+    error: str | None = Field(default=None, max_length=1024, description="Why the last check failed.")
+
+
 class SessionStatus(ApiModel):
     last_reset_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
 
@@ -762,6 +837,7 @@ class WorkspaceStatus(ApiModel):
     internal_url: str | None = Field(default=None, alias="internalURL", max_length=256)
     adopted: AdoptedStatus | None = None
     rollout: RolloutStatus | None = None
+    image: ImageStatus | None = None
     auth_token_secret_name: str | None = Field(default=None, max_length=253)
     session: SessionStatus | None = None
     last_handled_restart_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)

@@ -32,6 +32,8 @@ class Reason(StrEnum):
     PROGRESSING = "Progressing"
     CREATING = "Creating"
     PULLING = "Pulling"
+    ROLLING_OUT = "RollingOut"
+    ROLLOUT_FAILED = "RolloutFailed"
     PLACING = "Placing"
     # Stalled: the spec or a dependency must change before another attempt can succeed
     IMAGE_NOT_FOUND = "ImageNotFound"

@@ -44,6 +44,8 @@ class ReconcileOutcome:
 
     container: ContainerStatus | None = None
     desired_config_hash: str | None = None
+    readiness: str | None = None
+    """The spec's readiness check as messages name it; None: the image's own health check."""
     suspended: bool = False
     deleting: bool = False
     progressing: Cause | None = None
@@ -170,22 +172,21 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
             Reason.CONFIG_OUTDATED,
             f"container {container.name} runs a previous configuration and is being replaced",
         )
-    return _ready_from_container(container)
+    return _ready_from_container(container, outcome.readiness)
 
 
-def _ready_from_container(container: ContainerStatus) -> ConditionUpdate:
+def _ready_from_container(container: ContainerStatus, readiness: str | None = None) -> ConditionUpdate:
     ready = ConditionType.READY
     name = container.name or "the workspace container"
     state, health = container.state or "", container.health or ""
+    check = f"readiness check ({readiness})" if readiness else "health check"
     if state == "running":
         if health == "starting":
             return ConditionUpdate(
-                ready, "False", Reason.CONTAINER_STARTING, f"{name} is running; health check pending"
+                ready, "False", Reason.CONTAINER_STARTING, f"{name} is running; {check} pending"
             )
         if health == "unhealthy":
-            return ConditionUpdate(
-                ready, "False", Reason.CONTAINER_UNHEALTHY, f"{name} fails its health check"
-            )
+            return ConditionUpdate(ready, "False", Reason.CONTAINER_UNHEALTHY, f"{name} fails its {check}")
         return ConditionUpdate(ready, "True", Reason.CONTAINER_RUNNING, f"{name} is running")
     if state == "restarting":
         return ConditionUpdate(

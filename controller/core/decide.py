@@ -18,7 +18,8 @@ The order of the rules is the contract (the unit tests pin it as a table):
 4. A container that does not reflect the plan (dead, another config hash, an image swapped by hand):
    replace it, emptying the session volume first when a session reset is pending. A requested reset
    changes the hash, so a container that carries the plan's hash has had it: that is how a reset is
-   known to be done even when the controller restarted before recording it.
+   known to be done even when the controller restarted before recording it. An active container
+   while spec.imageUpdate wants the newer image its tag names in the registry: pull it, then replace.
 5. Paused: unpause. Created (an earlier pass stopped before starting it): write /configs and start it.
    A created or exited container whose start failed twice in a row is replaced instead: a daemon that
    died uncleanly can leave containerd's state of that container behind ("task already exists", "file
@@ -98,12 +99,14 @@ class History:
     rejected: the last configuration the daemon refused to create.
     crash_loop: the verdict on the observed container's restarts (`crashloop.crash_loop_cause`).
     unstartable: the id of a container whose last START_ATTEMPTS starts all failed.
+    image_update: spec.imageUpdate wants the tag's newer image now (`image_refresh.judge`).
     """
 
     session_reset_handled: str | None = None
     rejected: Rejection | None = None
     crash_loop: Cause | None = None
     unstartable: str | None = None
+    image_update: bool = False
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -131,6 +134,7 @@ ReplaceWhy = Literal[
     "a changed configuration",
     "a swapped image",
     "a container Docker cannot start",
+    "a new image of its tag",
 ]
 
 
@@ -141,6 +145,8 @@ class Replace:
     container_id: str
     why: ReplaceWhy
     reset_session: bool = False
+    pull: bool = False
+    """Pull the tag whatever the pull policy says, and replace only once that succeeded."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,8 @@ def decide(
     why = replacement(plan, container)
     if why is not None:
         return Replace(container.id, "a session reset" if reset else why, reset_session=reset)
+    if history.image_update and container.state in ACTIVE_STATES:
+        return Replace(container.id, "a new image of its tag", reset_session=reset, pull=True)
     if container.state == "paused":
         return Unpause(container.id)
     if container.id == history.unstartable and container.state in ("created", "exited"):

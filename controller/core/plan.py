@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.api.workspace import (
+    ImageUpdate,
     PullPolicy,
     WorkspaceSpec,
     WritePolicy,
@@ -29,7 +30,7 @@ from controller.api.workspace import (
     workspace_access_problem,
 )
 from controller.core import labels as labelling
-from controller.core import mounts, naming
+from controller.core import mounts, naming, readiness
 from controller.core.causes import Cause, Reason
 from controller.core.configfiles import AuthTokenFile, config_tree, merge_config_files
 from controller.core.env import build_container_env
@@ -108,6 +109,11 @@ class ContainerPlan:
     """spec.adopt: the Go provisioner's container and volumes of this workspace ID may be taken over."""
     progress_deadline_seconds: int = 600
     """spec.progressDeadlineSeconds (`core.progress`)."""
+    image_update: ImageUpdate | None = None
+    """spec.imageUpdate (`core.image_refresh`); not in the config hash: it changes when the image is
+    checked, not what runs."""
+    readiness: str | None = None
+    """spec.readiness as messages name it (`GET http://127.0.0.1:8000/ready`); None: the image's check."""
 
     @property
     def name(self) -> str:
@@ -215,6 +221,7 @@ def plan_workspace(
         # Naming the network (as `docker run --network` does) rather than "default" keeps the container off
         # the default bridge.
         network_mode=settings.network if on_network else HOST_NETWORK_MODE,
+        health_check=readiness.health_check(spec.readiness),
     )
     config = config_tree(files)
     session_reset_token = spec.session.reset_requested_at if uses_session else None
@@ -239,7 +246,14 @@ def plan_workspace(
         skipped_env=resolved.skipped_env,
         adopt=spec.adopt,
         progress_deadline_seconds=spec.progress_deadline_seconds,
+        readiness=readiness.describe(spec.readiness) if spec.readiness is not None else None,
+        image_update=spec.image_update,
     )
+
+
+OPTIONAL_CONTAINER_FIELDS = ("health_check",)
+"""ContainerSpec fields added after the hash scheme: hashed only when set, so that an upgrade of the
+controller does not change the hash of (and so recreate) a container that does not use them."""
 
 
 def compute_config_hash(
@@ -257,6 +271,9 @@ def compute_config_hash(
     (their names follow from the binds).
     """
     spec = _plain(container)
+    for optional in OPTIONAL_CONTAINER_FIELDS:
+        if spec.get(optional) is None:
+            spec.pop(optional, None)  # unset, as before the field existed: no recreate on upgrade
     spec["labels"] = {k: v for k, v in container.labels.items() if k != labelling.CONFIG_HASH_LABEL}
     material = {
         "scheme": CONFIG_HASH_SCHEME,

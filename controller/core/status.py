@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from controller.api.workspace import AdoptedStatus, ContainerStatus, SessionStatus, WorkspaceStatus
+from controller.api.workspace import (
+    AdoptedStatus,
+    ContainerStatus,
+    ImageStatus,
+    SessionStatus,
+    WorkspaceStatus,
+)
 from controller.core import labels, naming
 from controller.core.causes import Cause, Reason
 from controller.core.conditions import (
@@ -60,6 +66,9 @@ class PassOutcome:
     """The DockerHost the Workspace is on (None: not placed yet, or not known in this pass)."""
     adopted: AdoptedStatus | None = None
     """What the Workspace has taken over from the Go provisioner, when this pass took something over."""
+    image: ImageStatus | None = None
+    image_known: bool = False
+    """Whether `image` is this pass's word on status.image (else the previous one is kept)."""
 
 
 def build_status(
@@ -84,6 +93,7 @@ def build_status(
     conditions_input = ReconcileOutcome(
         container=container,
         desired_config_hash=plan.config_hash if plan else None,
+        readiness=plan.readiness if plan else None,
         suspended=outcome.suspended,
         deleting=outcome.deleting,
         progressing=outcome.progressing if _in_progress(container, plan) else None,
@@ -128,6 +138,7 @@ def build_status(
         else previous.auth_token_secret_name,
         adopted=outcome.adopted or previous.adopted,
         rollout=rollout,
+        image=outcome.image if outcome.image_known else previous.image,
         session=SessionStatus(last_reset_handled=outcome.session_handled)
         if outcome.session_handled
         else previous.session,

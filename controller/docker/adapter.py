@@ -319,6 +319,10 @@ class DockerAdapter:
             return None
         return parse_image(data) if isinstance(data, dict) else None
 
+    async def registry_digest(self, ref: str, credentials: RegistryCredentials | None = None) -> str:
+        """The digest the registry serves for `ref` (the daemon's distribution inspect: no pull)."""
+        return await self._call("registry_digest", _distribution_digest, ref, _auth_config(credentials))
+
     async def pull_image(
         self, ref: str, platform: str | None = None, credentials: RegistryCredentials | None = None
     ) -> str:
@@ -484,6 +488,17 @@ def _auth_config(credentials: RegistryCredentials | None) -> dict[str, str] | No
         config["username"] = credentials.username
         config["password"] = credentials.password
     return config
+
+
+def _distribution_digest(api: Any, ref: str, auth_config: dict[str, str] | None) -> str:
+    try:
+        data = api.inspect_distribution(ref, auth_config=auth_config)
+    except docker.errors.APIError as exc:
+        raise classify_pull_error(str(exc.explanation or exc)) from exc
+    digest = (data.get("Descriptor") or {}).get("digest") if isinstance(data, dict) else None
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise RegistryUnavailable(f"the registry gave no digest for {ref}")
+    return digest
 
 
 def _pull(

@@ -15,6 +15,8 @@ from typing import Any
 
 from controller.port.values import ContainerSpec
 
+NANOSECONDS = 1_000_000_000
+
 
 @dataclass(frozen=True)
 class CreateArgs:
@@ -39,6 +41,15 @@ def create_args(spec: ContainerSpec, network_id: str | None = None) -> CreateArg
         # docker-py turns (port, protocol) into "8000/tcp"; the string form would become "8000/tcp/tcp".
         "ports": [(int(port), protocol or "tcp")],
     }
+    if spec.health_check is not None:
+        check = spec.health_check
+        container["healthcheck"] = {
+            "test": ["CMD", *check.test],
+            "interval": check.interval_seconds * NANOSECONDS,
+            "timeout": check.timeout_seconds * NANOSECONDS,
+            "retries": check.retries,
+            "start_period": check.start_period_seconds * NANOSECONDS,
+        }
     network = (network_id or spec.network) if spec.network else None
     host_config: dict[str, Any] = {
         "binds": list(spec.binds),

@@ -105,6 +105,13 @@ class ContainerRuntime(Protocol):
         """
         ...
 
+    async def registry_digest(self, ref: str, credentials: RegistryCredentials | None = None) -> str:
+        """The digest (`sha256:...`) the registry serves for `ref` now, without pulling it: one request.
+
+        Raises `ImageNotFound`, `RegistryAuthFailed` or `RegistryUnavailable` for the registry's answers.
+        """
+        ...
+
     async def list_images(self) -> list[ObservedImage]:
         """Every local image (tags and digests; untagged ones too)."""
         ...

@@ -121,6 +121,20 @@ class PortBinding:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """A container health check the runtime runs inside the container (Docker's HEALTHCHECK)."""
+
+    test: tuple[str, ...]
+    """The command, exec form (no shell parses it)."""
+    interval_seconds: int
+    timeout_seconds: int
+    retries: int
+    """Failures in a row before the container is unhealthy."""
+    start_period_seconds: int
+    """Failures this soon after the start do not count."""
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything the runtime is told when the container is created, and nothing else.
 
@@ -159,6 +173,8 @@ class ContainerSpec:
     """Security options, e.g. `no-new-privileges`; () for the runtime's defaults."""
     pids_limit: int
     """The most processes and threads the container may hold; 0 for no limit."""
+    health_check: HealthCheck | None = None
+    """Replaces the image's HEALTHCHECK; None keeps it. (Left out of the config hash while None.)"""
 
 
 @dataclass(frozen=True)

@@ -121,10 +121,13 @@ class ActionRunner:
                 return await self._observer.observe(name)
         assert plan is not None  # every other action realises a plan
         match action:
-            case Replace(container_id=container_id, why=why, reset_session=reset_session):
+            case Replace(container_id=container_id, why=why, reset_session=reset_session, pull=pull):
                 # The new image first: a slow or failing pull must not leave the workspace without a
                 # container.
-                await self._ensure_image(plan, journal)
+                rolling = Cause(Reason.ROLLING_OUT, f"replacing container {plan.name} for {why}")
+                journal.progressing = rolling
+                await self._report_progress(rolling)
+                await self._ensure_image(plan, journal, always=pull)
                 await self._touching(plan.name, self._runtime.remove_container(container_id))
                 journal.note("Recreating", f"removed container {plan.name} for {why}")
                 return await self._create(plan, journal, reset_session=reset_session, image_ready=True)
@@ -161,7 +164,8 @@ class ActionRunner:
             journal.session_reset = plan.session_reset_token
             journal.note("SessionReset", f"emptied session volume {plan.session_volume}")
         await self._remove_strays(plan)
-        journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
+        if journal.progressing is None or journal.progressing.reason != Reason.ROLLING_OUT:
+            journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
         spec = plan.container
         if self._host is not None:
             # Where it was placed, on the container itself: what an admin filters on, and what survives
@@ -227,9 +231,11 @@ class ActionRunner:
             raise StepFailed(failure, unstarted=container_id) from exc
         journal.note(reason, f"started container {plan.name}")
 
-    async def _ensure_image(self, plan: ContainerPlan, journal: Journal) -> None:
+    async def _ensure_image(self, plan: ContainerPlan, journal: Journal, *, always: bool = False) -> None:
+        """Pull as the pull policy says (`always`: whatever it says, and a failure is not tolerated)."""
+        policy = "Always" if always else plan.image_pull_policy
         local = await self._runtime.inspect_image(plan.image)
-        if not should_pull(plan.image_pull_policy, plan.image, local is not None):
+        if not should_pull(policy, plan.image, local is not None):
             if local is None:
                 cause = Cause(Reason.IMAGE_NOT_FOUND, image_never_pulled_message(plan.image))
                 raise StepFailed(Failure(cause, stalled=True))
@@ -241,7 +247,7 @@ class ActionRunner:
                 exc,
                 container=plan.name,
                 image=plan.image,
-                policy=plan.image_pull_policy,
+                policy=policy,
                 present=local is not None,
                 has_credentials=plan.pull_credentials is not None,
             )

@@ -33,11 +33,13 @@ from controller.core.causes import Cause, Reason
 from controller.core.conditions import ConditionType, find_condition, format_time
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
+    ACTIVE_STATES,
     START_ATTEMPTS,
     Denied,
     History,
     Observation,
     Rejection,
+    Replace,
     Suspend,
     decide,
     follow_up,
@@ -47,6 +49,7 @@ from controller.core.decide import (
 )
 from controller.core.failures import Step, runtime_failure
 from controller.core.identity import WorkspaceRef
+from controller.core.image_refresh import Check, check, checks, image_status
 from controller.core.image_refs import digest_for, split_reference
 from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
@@ -74,6 +77,7 @@ from controller.reconcile.actions import ActionRunner, Journal, StepFailed
 from controller.reconcile.hosts import Host, HostRegistry
 from controller.reconcile.identities import IdentityIndex
 from controller.reconcile.policies import PolicyStore
+from controller.reconcile.registry_digests import RegistryDigests
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,8 @@ class _Memory:
     reported: WorkspaceStatus | None = None
     rejected: Rejection | None = None
     name_conflict: bool = False
+    image_applied: str | None = None
+    """The registry digest an image update was last applied for (`image_refresh.judge`)."""
     failed_starts: tuple[str, int] = ("", 0)
     """The container whose start failed last, and how many times in a row."""
     session_reset_handled: str | None = None
@@ -119,6 +125,8 @@ class _Pass:
     obj: WorkspaceObject
     journal: Journal = field(default_factory=Journal)
     written: Mapping[str, Any] = field(default_factory=dict)
+    refresh_in: float | None = None
+    """Seconds until spec.imageUpdate's next registry check is due."""
 
 
 class Reconciler:
@@ -144,6 +152,7 @@ class Reconciler:
         self._locks: dict[str, asyncio.Lock] = {}
         self._finalized: set[str] = set()
         self.identities = IdentityIndex()
+        self.registry_digests = RegistryDigests(clock=clock)
 
     def forget(self, ref: WorkspaceRef) -> None:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
@@ -192,6 +201,8 @@ class Reconciler:
             requeue = follow_up(outcome.container)
             if memory.reported is not None:
                 requeue = _paced(requeue, memory.reported, outcome.plan, self._clock())
+        if work.refresh_in is not None:
+            requeue = work.refresh_in if requeue is None else min(requeue, work.refresh_in)
         return Result("requeue_after", requeue) if requeue is not None else Result("success")
 
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
@@ -227,19 +238,33 @@ class Reconciler:
             host = located
             observed = await self._observe(obj, memory, host, fresh=fresh)
             history = self._history(obj, memory, observed)
+            refresh = await self._refresh(work, plan, host, observed, memory)
+            if refresh is not None and refresh.verdict.apply:
+                history = dataclasses.replace(history, image_update=True)
             action = decide(desired, observed, history, time.monotonic())
             ours = observed.container if observed.owned else None
             runner = self._runner(
                 work, host, PassOutcome(plan=plan, container=ours, token_secret=token_secret, host=host.name)
             )
             container = await runner.run(action, plan, ours, work.journal)
+            digest = await self._digest(host, container, plan, memory)
+            if isinstance(action, Replace) and action.pull and refresh is not None:
+                memory.image_applied = refresh.verdict.update_available
+            asks = refresh is None and plan is not None and plan.image_update is not None
+            if asks and container is not None and container.state in ACTIVE_STATES:
+                work.refresh_in = 1.0  # just made or started: its first check, from the next pass
             return PassOutcome(
                 adopted=self._adopted(work),
                 plan=plan,
                 container=container,
                 observed=True,
                 host=host.name,
-                image_digest=await self._digest(host, container, plan, memory),
+                image_digest=digest,
+                image=image_status(plan.image_update, refresh, running=digest, applied=memory.image_applied)
+                if plan is not None and plan.image_update is not None and refresh is not None
+                else None,
+                # Cleared when the spec asks no more; kept while there is nothing to check (not running).
+                image_known=plan is not None and (refresh is not None or plan.image_update is None),
                 progressing=work.journal.progressing,
                 stalled=reported_stall(action),
                 token_secret=token_secret,
@@ -474,6 +499,40 @@ class Reconciler:
             else format_time(self._clock()),
         )
 
+    async def _refresh(
+        self,
+        work: _Pass,
+        plan: ContainerPlan | None,
+        host: Host,
+        observed: Observation,
+        memory: _Memory,
+    ) -> Check | None:
+        """spec.imageUpdate: the registry's digest for the tag (shared across Workspaces per interval)
+        and what to do about it; None when the Workspace does not ask, or runs nothing of ours yet."""
+        if plan is None or plan.image_update is None or not checks(plan.image_update, plan.image):
+            return None
+        container = observed.container if observed.owned else None
+        if container is None or container.state not in ACTIVE_STATES:
+            return None
+        update = plan.image_update
+        # What this controller last reported wins over a Workspace read before that write arrived.
+        reported = memory.reported.image if memory.reported is not None else None
+        handled = (
+            (reported.last_apply_handled if reported is not None else None)
+            if memory.reported is not None
+            else (work.obj.status.get("image") or {}).get("lastApplyHandled")
+        )
+        pending = update.apply_requested_at is not None and update.apply_requested_at != handled
+        # An approval asks the registry now rather than trust an answer up to an interval old.
+        max_age = 0.0 if pending else float(update.interval_seconds)
+        answer = await self.registry_digests.latest(host.runtime, plan.image, plan.pull_credentials, max_age)
+        # Just after the answer expires: a new digest is seen within one interval of its push.
+        work.refresh_in = self.registry_digests.due_in(answer, update.interval_seconds) + 0.5
+        running = await self._digest(host, container, plan, memory)
+        return check(
+            update, plan.image, answer, running=running, handled=handled, applied=memory.image_applied
+        )
+
     async def _digest(
         self,
         host: Host,
@@ -488,7 +547,8 @@ class Reconciler:
         key = f"{container.image_id} {ref}"
         known = memory.digests.get(key)
         if known is None:
-            image = await host.runtime.inspect_image(ref)
+            # By the image's ID: the tag may name a newer image by now (pulled for another Workspace).
+            image = await host.runtime.inspect_image(container.image_id)
             digest = digest_for(ref, image.repo_digests) if image else None
             if digest is None:
                 return None

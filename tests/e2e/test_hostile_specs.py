@@ -165,6 +165,25 @@ HOSTILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "workspaceID": st.sampled_from(["ABC-1", "../../etc", "a" * 70, "", "-x-", PLATFORM_ID]) | ODD,
     "adopt": st.booleans() | ODD,
     "progressDeadlineSeconds": st.integers(-5, 100_000),
+    "imageUpdate": st.fixed_dictionaries(
+        {},
+        optional={
+            "policy": st.sampled_from(["Auto", "Manual", "auto", ""]) | ODD,
+            "intervalSeconds": st.integers(-1, 100_000),
+            "applyRequestedAt": ODD,
+        },
+    ),
+    # Never valid (no port is one, or httpGet is missing): a valid check that never passes would wait
+    # out its progress deadline, which PLAUSIBLE below shortens.
+    "readiness": st.fixed_dictionaries(
+        {
+            "httpGet": st.fixed_dictionaries(
+                {"port": st.sampled_from([0, -1, 65536, "8000"])}, optional={"path": ODD}
+            )
+        },
+        optional={"periodSeconds": st.integers(-1, 4000), "failureThreshold": st.integers(-1, 200) | ODD},
+    )
+    | st.fixed_dictionaries({}, optional={"periodSeconds": st.integers(1, 10)}),
     "workspace": st.fixed_dictionaries({}, optional={"hostPath": HOST_PATHS, "access": ACCESS}),
     "session": st.fixed_dictionaries({"resetRequestedAt": ODD}),
     "restartRequestedAt": ODD,
@@ -243,6 +262,17 @@ PLAUSIBLE = st.fixed_dictionaries(
         "workspaceID": st.just(PLATFORM_ID) | st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z"),
         "adopt": st.booleans(),
         "progressDeadlineSeconds": st.integers(10, 86_400),
+        "readiness": st.fixed_dictionaries(
+            {
+                "httpGet": st.fixed_dictionaries(
+                    {
+                        "path": st.sampled_from(["/health", "/nope?x=$(id)", "/"]),
+                        "port": st.sampled_from([8000, 8001]),
+                    }
+                )
+            },
+            optional={"periodSeconds": st.integers(1, 3), "timeoutSeconds": st.integers(1, 60)},
+        ),
         "workspace": HOST_MOUNT,
         "session": st.fixed_dictionaries({"resetRequestedAt": SHORT_ODD}),
         "restartRequestedAt": SHORT_ODD,
@@ -255,6 +285,17 @@ PLAUSIBLE = st.fixed_dictionaries(
 ONE_HOSTILE_FIELD = st.sampled_from(sorted(HOSTILE_FIELDS)).flatmap(
     lambda key: HOSTILE_FIELDS[key].map(lambda value: {key: value})
 )
+
+
+def _deadline_for_checks_that_never_pass(spec: dict[str, Any]) -> dict[str, Any]:
+    """A readiness check the test agent never answers is reported by the progress deadline: a short one."""
+    check = (spec.get("readiness") or {}).get("httpGet") or {}
+    if check and (check.get("path"), check.get("port")) != ("/health", 8000):
+        return {**spec, "progressDeadlineSeconds": 10}
+    return spec
+
+
+PLAUSIBLE = PLAUSIBLE.map(_deadline_for_checks_that_never_pass)
 SPEC = PLAUSIBLE | st.builds(lambda spec, bad: {**spec, **bad}, PLAUSIBLE, ONE_HOSTILE_FIELD)
 
 

@@ -12,7 +12,7 @@ import secrets
 import docker
 import pytest
 
-from tests.support.stack import Registry, push_test_images
+from tests.support.stack import Registry, publish_image, push_test_images
 from tests.support.workspaces import (
     WorkspaceHarness,
     agent_version,
@@ -23,19 +23,6 @@ from tests.support.workspaces import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def _publish(
-    client: docker.DockerClient, source: str, ref: str, *, auth: dict[str, str] | None = None, keep: bool
-) -> None:
-    """Push the local image ``source`` as ``ref``; unless ``keep``, drop the local tag (a pull is needed)."""
-    image = client.images.get(source)
-    repository, _, tag = ref.rpartition(":")
-    image.tag(repository, tag)
-    for line in client.images.push(repository, tag=tag, auth_config=auth, stream=True, decode=True):
-        assert "error" not in line, line.get("error")
-    if not keep:
-        client.images.remove(ref)
 
 
 def _pull_credentials(registry: Registry) -> dict[str, str]:
@@ -60,7 +47,7 @@ def test_registry_prefix_setting_selects_where_runtime_images_come_from(
     pulled from there (the image exists only in the registry under that prefix)."""
     prefix = f"{registry.address}/wc-prefix-{secrets.token_hex(4)}"
     expected = f"{prefix}/workspace-template-hermes:latest"
-    _publish(ws.docker, registry.image("hermes"), expected, keep=False)
+    publish_image(ws.docker, registry.image("hermes"), expected, keep=False)
     ws.apply(workspace_manifest("hermes", {"runtime": "hermes"}))
     ws.start_controller(MOLECULE_IMAGE_REGISTRY=prefix)
 
@@ -79,7 +66,7 @@ def test_a_digest_pin_is_pulled_from_the_registry_and_reported(
     """spec.image <repo>@sha256:<digest>: pulled by digest (nothing of it is local), run, and reported
     as status.container.imageDigest."""
     repository = f"{registry.address}/wc-pin-{secrets.token_hex(4)}/agent"
-    _publish(ws.docker, registry.image("langgraph"), f"{repository}:v1", keep=True)
+    publish_image(ws.docker, registry.image("langgraph"), f"{repository}:v1", keep=True)
     digest_ref = next(
         d for d in ws.docker.images.get(f"{repository}:v1").attrs["RepoDigests"] if d.startswith(repository)
     )
@@ -108,8 +95,8 @@ def test_a_moving_tag_is_pulled_again_on_recreate_and_a_pinned_tag_is_not(
     moving = f"{registry.address}/wc-moving-{suffix}/agent:latest"
     pinned = f"{registry.address}/wc-moving-{suffix}/agent:pin-{suffix}"
     v1 = registry.image("langgraph")
-    _publish(ws.docker, v1, moving, keep=True)
-    _publish(ws.docker, v1, pinned, keep=True)
+    publish_image(ws.docker, v1, moving, keep=True)
+    publish_image(ws.docker, v1, pinned, keep=True)
     ws.grant(images=[{"prefix": f"{registry.address}/"}])
     ws.apply(workspace_manifest("moving", {"image": moving}))
     ws.apply(workspace_manifest("pinned", {"image": pinned}))
@@ -122,7 +109,7 @@ def test_a_moving_tag_is_pulled_again_on_recreate_and_a_pinned_tag_is_not(
     push_test_images(registry, tag=version, version=version)
     v2 = registry.image("langgraph", version)
     for ref in (moving, pinned):
-        _publish(ws.docker, v2, ref, keep=False)
+        publish_image(ws.docker, v2, ref, keep=False)
         ws.docker.images.get(v1).tag(*ref.rsplit(":", 1))  # the host's cache still says v1
         assert ws.docker.images.get(ref).id == ws.docker.images.get(v1).id
 
@@ -147,7 +134,7 @@ def test_pull_secret_opens_a_private_registry_and_its_absence_stalls(
     with_secret = auth_registry.image("langgraph", f"with-{suffix}")
     without_secret = auth_registry.image("langgraph", f"without-{suffix}")
     for ref in (with_secret, without_secret):
-        _publish(ws.docker, auth_registry.image("langgraph"), ref, auth=credentials, keep=False)
+        publish_image(ws.docker, auth_registry.image("langgraph"), ref, auth=credentials, keep=False)
 
     ws.apply(
         docker_config_secret_manifest(

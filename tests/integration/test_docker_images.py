@@ -165,6 +165,33 @@ async def test_pull_from_a_registry_nobody_runs_is_transient(adapter: DockerAdap
     assert await adapter.ping()
 
 
+async def test_registry_digest_is_the_registrys_own_without_a_pull(
+    adapter: DockerAdapter, registries: Registries, docker_engine: Any
+) -> None:
+    ref = registries.ref(registries.plain, "gemini-cli")
+    forget_locally(docker_engine, ref)
+    assert await adapter.registry_digest(ref) == await asyncio.to_thread(registry_digest, ref)
+    assert await adapter.inspect_image(ref) is None  # asked, not pulled
+
+    private = registries.ref(registries.auth, "hermes")
+    creds = (registries.username, registries.password)
+    expected = await asyncio.to_thread(registry_digest, private, creds)
+    assert await adapter.registry_digest(private, credentials(registries)) == expected
+
+
+async def test_registry_digest_failures_are_classified_as_a_pulls_are(
+    adapter: DockerAdapter, registries: Registries
+) -> None:
+    with pytest.raises(RegistryAuthFailed):
+        await adapter.registry_digest(registries.ref(registries.auth, "hermes"))
+    with pytest.raises(ImageNotFound):
+        await adapter.registry_digest(registries.ref(registries.plain, "langgraph", "no-such-tag"))
+    with pytest.raises(RegistryUnavailable):
+        await adapter.registry_digest(
+            f"127.0.0.1:{free_port()}/molecule-ai/workspace-template-langgraph:latest"
+        )
+
+
 async def test_inspect_image_of_an_unknown_image_is_none(adapter: DockerAdapter) -> None:
     assert await adapter.inspect_image("127.0.0.1:1/nobody/nothing:never") is None
 

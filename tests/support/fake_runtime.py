@@ -56,6 +56,8 @@ class FakeContainer:
     name: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str = ""
+    image_id: str = ""
+    """The image it was created from (a tag that moves later does not change it), as Docker keeps it."""
 
     def observed(self, image_id: str, *, detail: bool) -> ObservedContainer:
         return ObservedContainer(
@@ -81,6 +83,7 @@ class FakeRuntime:
     def __init__(self, *, registry: Mapping[str, str] | None = None) -> None:
         self.registry: dict[str, str] = dict(registry or {})
         self.images: dict[str, ObservedImage] = {}
+        self.by_id: dict[str, ObservedImage] = {}
         self.containers: dict[str, FakeContainer] = {}
         self.volumes: dict[str, ObservedVolume] = {}
         self.volume_files: dict[str, dict[str, bytes]] = {}
@@ -154,7 +157,7 @@ class FakeRuntime:
         self._record("list_containers", ",".join(f"{k}={v}" for k, v in selector.items()))
         _require(selector)
         return [
-            c.observed(self._image_id(c.image), detail=False)
+            c.observed(self._running_image(c), detail=False)
             for c in self.containers.values()
             if _matches(c.labels, selector)
         ]
@@ -162,7 +165,7 @@ class FakeRuntime:
     async def inspect_container(self, name_or_id: str) -> ObservedContainer | None:
         self._record("inspect_container", name_or_id)
         container = self.containers.get(name_or_id) or self.by_name(name_or_id)
-        return container.observed(self._image_id(container.image), detail=True) if container else None
+        return container.observed(self._running_image(container), detail=True) if container else None
 
     async def create_container(
         self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None
@@ -239,8 +242,9 @@ class FakeRuntime:
         self.volume_files.pop(name, None)
 
     async def inspect_image(self, ref: str) -> ObservedImage | None:
+        """By reference, or by ID (an image whose tag has moved on is still there under its ID)."""
         self._record("inspect_image", ref)
-        return self.images.get(ref)
+        return self.images.get(ref) or self.by_id.get(ref)
 
     async def pull_image(
         self, ref: str, platform: str | None = None, credentials: RegistryCredentials | None = None
@@ -257,8 +261,16 @@ class FakeRuntime:
         if image_id is None:
             raise ImageNotFound(f"manifest for {ref} not found: manifest unknown", 404)
         repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-        self.images[ref] = ObservedImage(image_id, (f"{repository}@sha256:{image_id[-64:]:0>64}",))
+        self.images[ref] = ObservedImage(image_id, (f"{repository}@{registry_digest_of(image_id)}",))
+        self.by_id[image_id] = self.images[ref]
         return image_id
+
+    async def registry_digest(self, ref: str, credentials: RegistryCredentials | None = None) -> str:
+        self._record("registry_digest", ref)
+        image_id = self.registry.get(ref)
+        if image_id is None:
+            raise ImageNotFound(f"manifest for {ref} not found: manifest unknown", 404)
+        return registry_digest_of(image_id)
 
     async def list_images(self) -> list[ObservedImage]:
         self._record("list_images", "")
@@ -271,7 +283,7 @@ class FakeRuntime:
 
     async def image_ids_in_use(self) -> set[str]:
         self._record("image_ids_in_use", "")
-        return {self._image_id(c.image) for c in self.containers.values()} - {""}
+        return {self._running_image(c) for c in self.containers.values()} - {""}
 
     def pulling(self) -> frozenset[str]:
         return frozenset(self.pulls_in_flight)
@@ -282,6 +294,7 @@ class FakeRuntime:
             raise InUse(f"unable to delete {image.id}: image is being used by a container", 409)
         for ref in [ref for ref, known in self.images.items() if known.id == image.id]:
             del self.images[ref]
+        self.by_id.pop(image.id, None)
 
     async def events(self, selector: Labels) -> AsyncIterator[ContainerEvent]:
         _require(selector)
@@ -309,7 +322,12 @@ class FakeRuntime:
     def _new(self, spec: ContainerSpec) -> FakeContainer:
         container_id = f"{next(self._ids):064x}"
         container = FakeContainer(
-            id=container_id, spec=spec, name=spec.name, labels=dict(spec.labels), image=spec.image
+            id=container_id,
+            spec=spec,
+            name=spec.name,
+            labels=dict(spec.labels),
+            image=spec.image,
+            image_id=self._image_id(spec.image),
         )
         self.containers[container_id] = container
         for volume, mount in _volume_mounts(spec):
@@ -326,6 +344,13 @@ class FakeRuntime:
     def _image_id(self, ref: str) -> str:
         image = self.images.get(ref)
         return image.id if image else ""
+
+    def _running_image(self, container: FakeContainer) -> str:
+        """The image a container runs: the one it was created from; a test that swaps `image` by hand
+        (as `docker` recreating it from another image would) changes it too."""
+        if container.image != container.spec.image:
+            return self._image_id(container.image)
+        return container.image_id or self._image_id(container.image)
 
 
 _STREAM_EVENTS = (CONNECTED, DISCONNECTED, RECONNECTED)
@@ -357,3 +382,8 @@ def _volume_mounts(spec: ContainerSpec) -> list[tuple[str, str]]:
         if not source.startswith("/"):
             mounts.append((source, target))
     return mounts
+
+
+def registry_digest_of(image_id: str) -> str:
+    """The digest the fake registry serves for an image (its ID's last 64 characters, zero-padded)."""
+    return f"sha256:{image_id[-64:]:0>64}"

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
 
@@ -187,3 +189,16 @@ def start_control_plane(state_dir: Path) -> ControlPlane:
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = value
     return ControlPlane(state_dir, env["WC_KUBECTL"])
+
+
+def publish_image(
+    client: docker.DockerClient, source: str, ref: str, *, auth: dict[str, str] | None = None, keep: bool
+) -> None:
+    """Push the local image ``source`` as ``ref``; unless ``keep``, drop the local tag (a pull is needed)."""
+    image = client.images.get(source)
+    repository, _, tag = ref.rpartition(":")
+    image.tag(repository, tag)
+    for line in client.images.push(repository, tag=tag, auth_config=auth, stream=True, decode=True):
+        assert "error" not in line, line.get("error")
+    if not keep:
+        client.images.remove(ref)

@@ -141,6 +141,7 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "workspaceID",
         "adopted",
         "rollout",
+        "image",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",

@@ -714,6 +714,35 @@ def test_a_long_pull_is_reported_as_pulling_while_it_waits(monkeypatch: pytest.M
     asyncio.run(scenario())
 
 
+def test_a_replacement_is_reported_as_rolling_out_while_the_new_image_is_pulled() -> None:
+    async def scenario() -> None:
+        world = await running_world()
+        first = world.container()
+        world.runtime.hold_pulls = asyncio.Event()
+        world.change_spec(env=[{"name": "MODEL", "value": "next"}])
+
+        reconcile = asyncio.create_task(world.reconcile())
+
+        def rolling_out(status: dict[str, Any]) -> bool:
+            conditions = status.get("conditions", [])
+            return any(c["type"] == "Reconciling" and c["reason"] == "RollingOut" for c in conditions)
+
+        await world.until_status(rolling_out, what="Reconciling/RollingOut")
+        reconciling = world.condition("Reconciling")
+        assert reconciling is not None
+        assert "for a changed configuration" in reconciling["message"]
+        assert world.container().id == first.id  # the old one serves while the image comes
+        assert world.container().state == "running"
+
+        world.runtime.hold_pulls.set()
+        await asyncio.wait_for(reconcile, 5.0)
+        assert world.container().id != first.id
+        assert world.condition("Reconciling") is None
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+
+    asyncio.run(scenario())
+
+
 def test_a_crash_loop_under_dockers_restarts_stalls_and_is_not_recreated() -> None:
     async def scenario() -> None:
         world = await running_world()
