@@ -114,6 +114,7 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 WorkspaceAccess = Literal["none", "read_only", "read_write"]
 DeletionPolicy = Literal["Delete", "Retain"]
 ImageUpdatePolicy = Literal["Manual", "Auto"]
+UpdateStrategy = Literal["Recreate", "StartFirst"]
 WritePolicy = Literal["Always", "IfNotPresent"]
 """Who owns a file in /configs: the spec (Always, rewritten at every container create) or whoever wrote
 it first (IfNotPresent, written only when the config volume has no such file)."""
@@ -687,6 +688,12 @@ class WorkspaceSpec(ApiModel):
         default=None,
         max_length=TOKEN_MAX_LENGTH,
         description="Opaque token; changing it recreates the container.",
+    )
+    update_strategy: UpdateStrategy = Field(
+        default="Recreate",
+        description="How a changed configuration or image replaces the running container. Recreate: remove "
+        "it, then start the new one. StartFirst: start the new one beside it (on the same volumes) and "
+        "switch once it is Ready; one that fails is removed and the old one keeps serving.",
     )
     image_update: ImageUpdate | None = Field(
         default=None, description="Unset: a tag is pulled again only when the container is recreated."

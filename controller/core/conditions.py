@@ -46,6 +46,8 @@ class ReconcileOutcome:
     desired_config_hash: str | None = None
     readiness: str | None = None
     """The spec's readiness check as messages name it; None: the image's own health check."""
+    serving_previous: bool = False
+    """StartFirst: the container of an older configuration serves while its replacement starts."""
     suspended: bool = False
     deleting: bool = False
     progressing: Cause | None = None
@@ -165,7 +167,8 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
         return ConditionUpdate(
             ready, "False", Reason.CONTAINER_MISSING, "the workspace container does not exist"
         )
-    if outcome.desired_config_hash and container.config_hash != outcome.desired_config_hash:
+    stale = outcome.desired_config_hash and container.config_hash != outcome.desired_config_hash
+    if stale and not outcome.serving_previous:
         return ConditionUpdate(
             ready,
             "False",

@@ -7,6 +7,8 @@ level-based, so a pass that is interrupted, or whose world changed meanwhile, is
 
 The order of the rules is the contract (the unit tests pin it as a table):
 
+0. StartFirst (`core.start_first.roll`): a replacement under way, or due, is carried on beside the
+   serving container; a retired one is removed once drained. Otherwise the rules below.
 1. Suspended: stop an active container of ours, else nothing. Its volumes and the container are kept.
    Denied by the namespace's WorkspacePolicies (a grant withdrawn after the container was made): the
    same, reported as Stalled/PolicyDenied; nothing is created while it is denied.
@@ -38,6 +40,14 @@ from typing import Literal
 from controller.core import labels
 from controller.core.causes import Cause, Reason
 from controller.core.plan import ContainerPlan, needs_session_reset
+from controller.core.start_first import (
+    Abandon,
+    FailedRollout,
+    RolloutAction,
+    RolloutView,
+    roll,
+    rolls,
+)
 from controller.port.values import ObservedContainer
 
 ACTIVE_STATES = ("running", "restarting", "paused")
@@ -70,16 +80,37 @@ class Observation:
 
     container: ObservedContainer | None
     owned: bool
+    next: ObservedContainer | None = None
+    """Ours under `<name>-next`: a StartFirst replacement being started (`core.start_first`)."""
+    retired: ObservedContainer | None = None
+    """Ours under `<name>-old`: the container a StartFirst switch retired, draining."""
 
     @classmethod
-    def of(cls, container: ObservedContainer | None, *, instance: str, uid: str) -> Observation:
-        owner = labels.read_owner(container.labels, instance) if container is not None else None
-        return cls(container, owned=owner is not None and owner.uid == uid)
+    def of(
+        cls,
+        container: ObservedContainer | None,
+        *,
+        instance: str,
+        uid: str,
+        next_: ObservedContainer | None = None,
+        retired: ObservedContainer | None = None,
+    ) -> Observation:
+        return cls(
+            container,
+            owned=_ours(container, instance, uid),
+            next=next_ if _ours(next_, instance, uid) else None,
+            retired=retired if _ours(retired, instance, uid) else None,
+        )
 
     @property
     def legacy(self) -> bool:
         """The container was made by the Go provisioner (which a Workspace may adopt)."""
         return self.container is not None and labels.made_by_go_provisioner(self.container.labels)
+
+
+def _ours(container: ObservedContainer | None, instance: str, uid: str) -> bool:
+    owner = labels.read_owner(container.labels, instance) if container is not None else None
+    return owner is not None and owner.uid == uid
 
 
 @dataclass(frozen=True)
@@ -100,6 +131,7 @@ class History:
     crash_loop: the verdict on the observed container's restarts (`crashloop.crash_loop_cause`).
     unstartable: the id of a container whose last START_ATTEMPTS starts all failed.
     image_update: spec.imageUpdate wants the tag's newer image now (`image_refresh.judge`).
+    retired_for, rollout_deadline_passed, failed_rollout: a StartFirst rollout (`core.start_first`).
     """
 
     session_reset_handled: str | None = None
@@ -107,6 +139,11 @@ class History:
     crash_loop: Cause | None = None
     unstartable: str | None = None
     image_update: bool = False
+    retired_for: float = 0.0
+    """Seconds since a StartFirst switch retired the container under `<name>-old`."""
+    rollout_deadline_passed: bool = False
+    """The plan's configuration has been rolling out longer than spec.progressDeadlineSeconds."""
+    failed_rollout: FailedRollout | None = None
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -179,7 +216,7 @@ class Stop:
     """Why it is stopped when that is a problem to report (Stalled), not the spec's wish (suspend)."""
 
 
-Action = Keep | Stall | Create | Replace | Adopt | Start | Unpause | Stop
+Action = Keep | Stall | Create | Replace | Adopt | Start | Unpause | Stop | RolloutAction
 
 
 def decide(
@@ -189,6 +226,8 @@ def decide(
     container = observed.container
     if isinstance(desired, Suspend | Denied):
         because = desired.cause if isinstance(desired, Denied) else None
+        if observed.next is not None:
+            return Abandon(observed.next.id, None)  # nothing of it may run: the replacement first
         if container is not None and observed.owned and container.state in ACTIVE_STATES:
             return Stop(container.id, because=because)
         return Stall(because) if because is not None else Keep()
@@ -199,6 +238,28 @@ def decide(
             return Adopt(container.id, container.name or plan.name)
         return Stall(name_conflict(plan.name, legacy=observed.legacy))
     reset = needs_session_reset(plan, history.session_reset_handled)
+    serving = container if observed.owned else None
+    wanted = not reset and rolls(
+        serving, replacement(plan, serving) if serving else None, new_image=history.image_update
+    )
+    view = RolloutView(
+        serving,
+        observed.next,
+        observed.retired,
+        history.retired_for,
+        history.rollout_deadline_passed,
+        history.failed_rollout,
+    )
+    step = roll(
+        view,
+        config_hash=plan.config_hash,
+        start_first=plan.start_first,
+        wanted=wanted,
+        new_image=history.image_update,
+        now=now,
+    )
+    if step is not None:
+        return step
     if container is None:
         rejected = history.rejected
         if rejected is not None and rejected.config_hash == plan.config_hash and now < rejected.retry_at:

@@ -109,6 +109,9 @@ class ContainerPlan:
     """spec.adopt: the Go provisioner's container and volumes of this workspace ID may be taken over."""
     progress_deadline_seconds: int = 600
     """spec.progressDeadlineSeconds (`core.progress`)."""
+    start_first: bool = False
+    """spec.updateStrategy StartFirst, where two containers can run at once (not on the host network,
+    whose port 8000 only one can hold). Not in the config hash: it changes how, not what, runs."""
     image_update: ImageUpdate | None = None
     """spec.imageUpdate (`core.image_refresh`); not in the config hash: it changes when the image is
     checked, not what runs."""
@@ -248,6 +251,7 @@ def plan_workspace(
         progress_deadline_seconds=spec.progress_deadline_seconds,
         readiness=readiness.describe(spec.readiness) if spec.readiness is not None else None,
         image_update=spec.image_update,
+        start_first=spec.update_strategy == "StartFirst" and on_network,
     )
 
 

@@ -66,6 +66,9 @@ class PassOutcome:
     """The DockerHost the Workspace is on (None: not placed yet, or not known in this pass)."""
     adopted: AdoptedStatus | None = None
     """What the Workspace has taken over from the Go provisioner, when this pass took something over."""
+    serving_previous: bool = False
+    """A StartFirst rollout: the running container is the previous configuration's, serving while the
+    replacement starts (or after it failed): Ready speaks for it."""
     image: ImageStatus | None = None
     image_known: bool = False
     """Whether `image` is this pass's word on status.image (else the previous one is kept)."""
@@ -94,6 +97,7 @@ def build_status(
         container=container,
         desired_config_hash=plan.config_hash if plan else None,
         readiness=plan.readiness if plan else None,
+        serving_previous=outcome.serving_previous,
         suspended=outcome.suspended,
         deleting=outcome.deleting,
         progressing=outcome.progressing if _in_progress(container, plan) else None,
@@ -105,10 +109,11 @@ def build_status(
     rollout = next_rollout(
         previous.rollout,
         plan.config_hash if plan is not None and not outcome.suspended else None,
-        ready is not None and ready.status == "True",
+        # Ready for the plan's configuration: not the previous one's container still serving.
+        ready is not None and ready.status == "True" and not outcome.serving_previous,
         now,
     )
-    if plan is not None and ready is not None and _deadline_applies(outcome):
+    if plan is not None and ready is not None and _deadline_applies(outcome) and not outcome.serving_previous:
         late = deadline_exceeded(rollout, plan.progress_deadline_seconds, now, ready.message)
         if late is not None:
             conditions_input = dataclasses.replace(conditions_input, stalled=late)

@@ -234,6 +234,14 @@ class DockerAdapter:
         """
         await self._call("stop_container", lambda api: api.stop(container_id, timeout=max(0, round(grace))))
 
+    async def rename_container(self, container_id: str, name: str) -> None:
+        await self._call("rename_container", lambda api: api.rename(container_id, name))
+
+    async def disconnect_network(self, container_id: str, network: str) -> None:
+        await self._call(
+            "disconnect_network", lambda api: api.disconnect_container_from_network(container_id, network)
+        )
+
     async def unpause_container(self, container_id: str) -> None:
         await self._call("unpause_container", lambda api: api.unpause(container_id))
 

@@ -68,6 +68,14 @@ class ContainerRuntime(Protocol):
         """Stop gracefully, killing after `grace` seconds. Stopping a stopped container is a no-op."""
         ...
 
+    async def rename_container(self, container_id: str, name: str) -> None:
+        """Give the container another name (its DNS name on user networks follows)."""
+        ...
+
+    async def disconnect_network(self, container_id: str, network: str) -> None:
+        """Take the container off a network (its name and aliases there stop resolving)."""
+        ...
+
     async def unpause_container(self, container_id: str) -> None: ...
 
     async def remove_container(self, container_id: str) -> None:

@@ -8,6 +8,7 @@ error is left to the reconciler, which judges it the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection
@@ -18,6 +19,7 @@ from controller.core import labels
 from controller.core.adoption import volume_verdict
 from controller.core.causes import Cause, Reason
 from controller.core.decide import (
+    PROGRESS_REQUEUE,
     Action,
     Adopt,
     Create,
@@ -33,6 +35,19 @@ from controller.core.failures import Failure, Step, pull_failure, runtime_failur
 from controller.core.identity import WorkspaceRef
 from controller.core.images import image_never_pulled_message, should_pull
 from controller.core.plan import ContainerPlan
+from controller.core.start_first import (
+    DRAIN_SECONDS,
+    RETIRED_STOP_GRACE,
+    Abandon,
+    AwaitNext,
+    HoldFailed,
+    Promote,
+    Retire,
+    RolloutAction,
+    StartNext,
+    next_name,
+    retired_name,
+)
 from controller.port.errors import Conflict, ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
 from controller.port.values import ObservedContainer
@@ -69,6 +84,12 @@ class Journal:
     """The Go provisioner's container this pass took over (its name and ID)."""
     adopted_volumes: list[str] = field(default_factory=list)
     """Volumes this pass used that were not made for this Workspace (spec.adopt)."""
+    rollout_failed: Cause | None = None
+    """A StartFirst replacement failed and was removed (or failed before and is held): Synced=False."""
+    promoted: bool = False
+    """A StartFirst replacement took the name this pass (the old container drains)."""
+    retired: bool = False
+    """The drained container of a StartFirst switch was removed this pass."""
 
     def note(self, reason: str, message: str) -> None:
         self.events.append(("Normal", reason, message))
@@ -153,8 +174,90 @@ class ActionRunner:
                     await self._runtime.write_files(container_id, plan.files)
                 await self._start(plan, container_id, journal, "Restarted" if restart else "Started")
                 return await self._observer.observe(plan.name)
+            case StartNext() | AwaitNext() | Promote() | Abandon() | Retire() | HoldFailed():
+                return await self._roll(action, plan, container, journal)
             case _:
                 assert_never(action)
+
+    async def _roll(
+        self, action: RolloutAction, plan: ContainerPlan, serving: ObservedContainer | None, journal: Journal
+    ) -> ObservedContainer | None:
+        """A StartFirst step (`core.start_first`); returns the container serving under the name after it."""
+        upcoming = next_name(plan.name)
+        match action:
+            case StartNext(pull=pull):
+                rolling = Cause(
+                    Reason.ROLLING_OUT, f"starting {upcoming} beside {plan.name}; it takes over once Ready"
+                )
+                journal.progressing = rolling
+                await self._report_progress(rolling)
+                await self._ensure_image(plan, journal, always=pull)
+                await self._start_next(plan, upcoming, journal)
+                journal.requeue_after = PROGRESS_REQUEUE
+            case AwaitNext(next_name=name):
+                journal.progressing = Cause(
+                    Reason.ROLLING_OUT, f"waiting for {name} to become Ready; {plan.name} serves meanwhile"
+                )
+                journal.requeue_after = PROGRESS_REQUEUE
+            case Promote(old_id=old_id, next_id=next_id):
+                if old_id is not None:
+                    await self._touching(
+                        plan.name, self._runtime.rename_container(old_id, retired_name(plan.name))
+                    )
+                    self._observer.touched(retired_name(plan.name))
+                await self._touching(upcoming, self._runtime.rename_container(next_id, plan.name))
+                self._observer.touched(plan.name)
+                journal.promoted = True
+                journal.note(
+                    "RolledOut",
+                    f"{plan.name} is now the new container; the previous one goes in {DRAIN_SECONDS:.0f}s",
+                )
+                journal.requeue_after = DRAIN_SECONDS + 0.5
+            case Abandon(next_id=next_id, cause=cause):
+                await self._touching(upcoming, self._runtime.remove_container(next_id))
+                if cause is not None:
+                    journal.rollout_failed = cause
+                    journal.events.append(("Warning", cause.reason, cause.message))
+            case Retire(container_id=container_id):
+                retired = retired_name(plan.name)
+                with contextlib.suppress(ContainerRuntimeError):
+                    if plan.container.network:
+                        # Off the network first: its alias stops resolving before the agent stops, so
+                        # no client of the name is sent to an address where nothing listens any more.
+                        await self._runtime.disconnect_network(container_id, plan.container.network)
+                    await self._runtime.stop_container(container_id, RETIRED_STOP_GRACE)
+                await self._touching(retired, self._runtime.remove_container(container_id))
+                journal.retired = True
+                journal.note("Retired", f"removed the previous container {retired}")
+            case HoldFailed(cause=cause):
+                journal.rollout_failed = cause
+            case _:
+                assert_never(action)
+        return await self._observer.observe(plan.name) if serving is not None or journal.promoted else serving
+
+    async def _start_next(self, plan: ContainerPlan, name: str, journal: Journal) -> None:
+        """The replacement beside the serving container: on its volumes, its own loopback port, and on the
+        network only under its own name (no client of the Workspace's name reaches it before the switch)."""
+        spec = dataclasses.replace(plan.container, name=name, aliases=())
+        if self._host is not None:
+            spec = dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
+        network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
+        try:
+            container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+        except Conflict:
+            journal.requeue_after = ADOPT_REQUEUE  # an earlier pass made it: the next one sees it
+            return
+        except ContainerRuntimeError as exc:
+            raise StepFailed(runtime_failure(exc, Step.CREATE, container=name, image=plan.image)) from exc
+        finally:
+            self._observer.touched(name)
+        try:
+            await self._runtime.start_container(container_id)
+        except ContainerRuntimeError as exc:
+            raise StepFailed(
+                runtime_failure(exc, Step.START, container=name), unstarted=container_id
+            ) from exc
+        journal.note("RollingOut", f"started {name} from {plan.image} beside {plan.name}")
 
     async def _create(
         self, plan: ContainerPlan, journal: Journal, *, reset_session: bool, image_ready: bool = False

@@ -71,6 +71,14 @@ class Observer:
         self._details.pop(name, None)
         self._changed_at.pop(name, None)
 
+    def listed(self, name: str) -> bool:
+        """Whether the last list showed a container of that name (or none was usable, or it changed
+        since): whether `observe` can tell anything new without a reason to expect it."""
+        snapshot = self._snapshot
+        if snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
+            return True
+        return name in snapshot.by_name
+
     async def observe(self, name: str, *, fresh: bool = False) -> ObservedContainer | None:
         """The container named `name` with full detail, or None when it does not exist."""
         snapshot = self._snapshot

@@ -56,6 +56,14 @@ from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
 from controller.core.progress import deadline_left
 from controller.core.redact import redact_cause
+from controller.core.start_first import (
+    RETRY_FAILED_AFTER,
+    Abandon,
+    FailedRollout,
+    StartNext,
+    next_name,
+    retired_name,
+)
 from controller.core.status import (
     PassOutcome,
     build_status,
@@ -106,6 +114,10 @@ class _Memory:
     reported: WorkspaceStatus | None = None
     rejected: Rejection | None = None
     name_conflict: bool = False
+    retired_since: float | None = None
+    """Monotonic seconds since a StartFirst switch retired the previous container (None: none is)."""
+    failed_rollout: FailedRollout | None = None
+    """The last StartFirst rollout that failed (its configuration is held until the retry time)."""
     image_applied: str | None = None
     """The registry digest an image update was last applied for (`image_refresh.judge`)."""
     failed_starts: tuple[str, int] = ("", 0)
@@ -236,8 +248,10 @@ class Reconciler:
                     located, plan=plan, token_secret=token_secret, suspended=spec.suspend
                 )
             host = located
-            observed = await self._observe(obj, memory, host, fresh=fresh)
-            history = self._history(obj, memory, observed)
+            observed = await self._observe(
+                obj, memory, host, fresh=fresh, start_first=plan is not None and plan.start_first
+            )
+            history = self._history(obj, memory, observed, plan)
             refresh = await self._refresh(work, plan, host, observed, memory)
             if refresh is not None and refresh.verdict.apply:
                 history = dataclasses.replace(history, image_update=True)
@@ -248,8 +262,15 @@ class Reconciler:
             )
             container = await runner.run(action, plan, ours, work.journal)
             digest = await self._digest(host, container, plan, memory)
-            if isinstance(action, Replace) and action.pull and refresh is not None:
+            if isinstance(action, Replace | StartNext) and action.pull and refresh is not None:
                 memory.image_applied = refresh.verdict.update_available
+            journal = work.journal
+            if isinstance(action, Abandon) and journal.rollout_failed is not None and plan is not None:
+                retry_at = time.monotonic() + RETRY_FAILED_AFTER
+                memory.failed_rollout = FailedRollout(plan.config_hash, retry_at, journal.rollout_failed)
+            if journal.promoted:
+                memory.retired_since = time.monotonic()
+                memory.failed_rollout = None
             asks = refresh is None and plan is not None and plan.image_update is not None
             if asks and container is not None and container.state in ACTIVE_STATES:
                 work.refresh_in = 1.0  # just made or started: its first check, from the next pass
@@ -266,6 +287,8 @@ class Reconciler:
                 # Cleared when the spec asks no more; kept while there is nothing to check (not running).
                 image_known=plan is not None and (refresh is not None or plan.image_update is None),
                 progressing=work.journal.progressing,
+                error=journal.rollout_failed,
+                serving_previous=_serving_previous(plan, container),
                 stalled=reported_stall(action),
                 token_secret=token_secret,
                 session_handled=session_reset_handled(
@@ -344,11 +367,19 @@ class Reconciler:
             return None, False, None
 
     async def _observe(
-        self, obj: WorkspaceObject, memory: _Memory, host: Host, *, fresh: bool
+        self, obj: WorkspaceObject, memory: _Memory, host: Host, *, fresh: bool, start_first: bool = False
     ) -> Observation:
         name = naming.container_name(obj.ref.workspace_id)
         container = await host.observer.observe(name, fresh=fresh or memory.name_conflict)
-        return Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid)
+        # A StartFirst rollout's other containers: looked for when the spec asks for StartFirst, or when
+        # the last list shows one (a rollout the spec no longer asks for is cleaned up).
+        beside: list[ObservedContainer | None] = []
+        for other in (next_name(name), retired_name(name)):
+            wanted = start_first or host.observer.listed(other)
+            beside.append(await host.observer.observe(other) if wanted else None)
+        return Observation.of(
+            container, instance=self._settings.instance, uid=obj.ref.uid, next_=beside[0], retired=beside[1]
+        )
 
     # -- placement ------------------------------------------------------------------------------------
 
@@ -439,7 +470,9 @@ class Reconciler:
             )
         return None
 
-    def _history(self, obj: WorkspaceObject, memory: _Memory, observed: Observation) -> History:
+    def _history(
+        self, obj: WorkspaceObject, memory: _Memory, observed: Observation, plan: ContainerPlan | None
+    ) -> History:
         container = observed.container if observed.owned else None
         crash_loop = None
         if container is not None:
@@ -460,12 +493,30 @@ class Reconciler:
         # The last reset this controller performed wins over a status that may not show it yet.
         handled = memory.session_reset_handled or (obj.status.get("session") or {}).get("lastResetHandled")
         last, count = memory.failed_starts
+        if observed.retired is None:
+            memory.retired_since = None
+        elif memory.retired_since is None:
+            memory.retired_since = time.monotonic()  # found draining (e.g. after a restart): from now
         return History(
             session_reset_handled=handled,
             rejected=memory.rejected,
             crash_loop=crash_loop,
             unstartable=last if count >= START_ATTEMPTS else None,
+            retired_for=time.monotonic() - memory.retired_since if memory.retired_since is not None else 0.0,
+            rollout_deadline_passed=self._rollout_overdue(obj, memory, plan),
+            failed_rollout=memory.failed_rollout,
         )
+
+    def _rollout_overdue(self, obj: WorkspaceObject, memory: _Memory, plan: ContainerPlan | None) -> bool:
+        """The plan's configuration has been rolling out (status.rollout) past its progress deadline."""
+        if plan is None:
+            return False
+        reported = memory.reported if memory.reported is not None else previous_status(obj.status)
+        rollout = reported.rollout
+        if rollout is None or rollout.config_hash != plan.config_hash:
+            return False
+        left = deadline_left(rollout, plan.progress_deadline_seconds, self._clock())
+        return left is not None and left <= 0
 
     def _runner(self, work: _Pass, host: Host, before: PassOutcome) -> ActionRunner:
         """An ActionRunner for this pass on `host`; work in progress is reported on top of `before`."""
@@ -685,6 +736,14 @@ class Reconciler:
             ws = work.obj.ref
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
+
+
+def _serving_previous(plan: ContainerPlan | None, container: ObservedContainer | None) -> bool:
+    """Under StartFirst, a running container of an older configuration serves while its replacement is
+    started beside it (or failed): it is what Ready speaks for."""
+    if plan is None or not plan.start_first or container is None or container.state != "running":
+        return False
+    return labels.read_config_hash(container.labels) != plan.config_hash
 
 
 def _paced(

@@ -2,8 +2,9 @@
 --   resource.customizations.health.molecule.ai_Workspace: |
 --     <this file>
 -- It follows the controller's status contract: Stalled=True is terminal (Degraded), Synced=False means
--- the last reconcile failed (Degraded), Ready=True is Healthy, spec.suspend is Suspended, and anything
--- not yet observed at the current generation is Progressing.
+-- the last reconcile failed (Degraded), Reconciling=True is Progressing (a StartFirst replacement keeps
+-- Ready=True from the old container while the new one starts), Ready=True is Healthy, spec.suspend is
+-- Suspended, and anything not yet observed at the current generation is Progressing.
 local hs = { status = "Progressing", message = "Waiting for the controller" }
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -13,9 +14,10 @@ if obj.status.observedGeneration ~= nil and obj.metadata.generation ~= nil
   hs.message = "Waiting for the controller to observe generation " .. obj.metadata.generation
   return hs
 end
-local ready, synced, stalled
+local ready, synced, stalled, reconciling
 for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then ready = c end
+  if c.type == "Reconciling" then reconciling = c end
   if c.type == "Synced" then synced = c end
   if c.type == "Stalled" then stalled = c end
 end
@@ -27,6 +29,9 @@ if synced ~= nil and synced.status == "False" then
 end
 if obj.spec ~= nil and obj.spec.suspend == true then
   return { status = "Suspended", message = "spec.suspend is true" }
+end
+if reconciling ~= nil and reconciling.status == "True" then
+  return { status = "Progressing", message = (reconciling.reason or "") .. ": " .. (reconciling.message or "") }
 end
 if ready ~= nil and ready.status == "True" then
   return { status = "Healthy", message = ready.message or "" }

@@ -165,6 +165,7 @@ HOSTILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "workspaceID": st.sampled_from(["ABC-1", "../../etc", "a" * 70, "", "-x-", PLATFORM_ID]) | ODD,
     "adopt": st.booleans() | ODD,
     "progressDeadlineSeconds": st.integers(-5, 100_000),
+    "updateStrategy": st.sampled_from(["startfirst", "", "BlueGreen", "Recreate "]) | ODD,
     "imageUpdate": st.fixed_dictionaries(
         {},
         optional={
@@ -262,6 +263,11 @@ PLAUSIBLE = st.fixed_dictionaries(
         "workspaceID": st.just(PLATFORM_ID) | st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z"),
         "adopt": st.booleans(),
         "progressDeadlineSeconds": st.integers(10, 86_400),
+        "updateStrategy": st.sampled_from(["Recreate", "StartFirst"]),
+        "imageUpdate": st.fixed_dictionaries(
+            {"policy": st.sampled_from(["Auto", "Manual"])},
+            optional={"intervalSeconds": st.integers(10, 86_400), "applyRequestedAt": SHORT_ODD},
+        ),
         "readiness": st.fixed_dictionaries(
             {
                 "httpGet": st.fixed_dictionaries(

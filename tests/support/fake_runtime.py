@@ -56,6 +56,7 @@ class FakeContainer:
     name: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str = ""
+    networks_left: list[str] = field(default_factory=list)
     image_id: str = ""
     """The image it was created from (a tag that moves later does not change it), as Docker keeps it."""
 
@@ -194,6 +195,19 @@ class FakeRuntime:
         for volume, mount in _volume_mounts(container.spec):
             if path.startswith(mount + "/"):
                 self.volume_files.setdefault(volume, {})[path[len(mount) + 1 :]] = content
+
+    async def disconnect_network(self, container_id: str, network: str) -> None:
+        self._record("disconnect_network", container_id)
+        container = self._get(container_id)
+        container.networks_left.append(network)
+
+    async def rename_container(self, container_id: str, name: str) -> None:
+        self._record("rename_container", container_id)
+        container = self._get(container_id)
+        holder = self.by_name(name)
+        if holder is not None and holder.id != container_id:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use', 409)
+        container.name = name
 
     async def start_container(self, container_id: str) -> None:
         self._record("start_container", container_id)

@@ -59,6 +59,8 @@ WRITES = frozenset(
         "stop_container",
         "unpause_container",
         "remove_container",
+        "rename_container",
+        "disconnect_network",
         "ensure_network",
         "ensure_volume",
         "remove_volume",
