@@ -159,10 +159,10 @@ def roll(
 
 def _failure(container: ObservedContainer, config_hash: str) -> Cause:
     name = container.name or "the new container"
+    code = f" (exit code {container.exit_code})" if container.exit_code is not None else ""
     if container.state in ("exited", "dead", "restarting"):
-        detail = f"it {container.state}" + (
-            f" (exit code {container.exit_code})" if container.exit_code is not None else ""
-        )
+        verb = {"exited": "exited", "dead": "is dead", "restarting": "keeps exiting"}[container.state]
+        detail = f"it {verb}{code}"
     elif container.health == "unhealthy":
         detail = "it fails its health check"
     else:

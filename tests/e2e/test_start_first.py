@@ -121,14 +121,24 @@ def test_the_agent_answers_throughout_a_start_first_replacement(ws: WorkspaceHar
         assert reason in reasons
 
 
-def test_a_replacement_that_exits_is_removed_and_the_old_one_keeps_serving(ws: WorkspaceHarness) -> None:
+@pytest.mark.parametrize(
+    ("broken", "why"),
+    [
+        ({"name": "AGENT_EXIT", "value": "3"}, "exit code 3"),
+        ({"name": "AGENT_UNHEALTHY", "value": "1"}, "health check"),
+    ],
+    ids=["exits", "never-healthy"],
+)
+def test_a_broken_replacement_is_removed_and_the_old_one_keeps_serving(
+    ws: WorkspaceHarness, broken: dict[str, str], why: str
+) -> None:
     ws.start_controller()
     spec: dict[str, Any] = {"updateStrategy": "StartFirst", "progressDeadlineSeconds": 20}
     ws.apply(workspace_manifest("sf-broken", spec))
     first = ws.wait_ready("sf-broken")
     old = ws.container("sf-broken")
     with network_prober(ws, old) as prober, EndpointPoller(ws, "sf-broken") as poller:
-        ws.patch_spec("sf-broken", {"env": [{"name": "AGENT_EXIT", "value": "3"}]})
+        ws.patch_spec("sf-broken", {"env": [broken]})
         failed = ws.wait_for(
             "sf-broken",
             lambda o: (condition(o, "Synced") or {}).get("reason") == "RolloutFailed",
@@ -138,6 +148,7 @@ def test_a_replacement_that_exits_is_removed_and_the_old_one_keeps_serving(ws: W
         network = probe_counts(prober)
     message = (condition(failed, "Synced") or {})["message"]
     assert "the previous container keeps serving" in message
+    assert why in message
     assert is_ready(ws.get("sf-broken"))
     assert ws.container("sf-broken").id == old.id == first["status"]["container"]["id"]
     assert poller.counts["FAIL"] == 0

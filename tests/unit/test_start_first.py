@@ -141,7 +141,7 @@ def test_roll(
         (
             dataclasses.replace(NEXT, state="restarting", health=None, exit_code=3),
             True,
-            "restarting (exit code 3)",
+            "keeps exiting (exit code 3)",
         ),
         (dataclasses.replace(NEXT, state="exited", health=None, exit_code=1), False, "exited (exit code 1)"),
     ],
