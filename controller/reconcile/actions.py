@@ -216,8 +216,8 @@ class ActionRunner:
             case Abandon(next_id=next_id, cause=cause):
                 await self._touching(upcoming, self._runtime.remove_container(next_id))
                 if cause is not None:
+                    # Reported as Synced=False, whose transition posts the one Warning.
                     journal.rollout_failed = cause
-                    journal.events.append(("Warning", cause.reason, cause.message))
             case Retire(container_id=container_id):
                 retired = retired_name(plan.name)
                 with contextlib.suppress(ContainerRuntimeError):
