@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+IMAGE ?= workspace-controller:dev
 
 .PHONY: help
 help: ## List the targets
@@ -49,6 +50,10 @@ crds: $(STAMP) ## Regenerate crds/ from the pydantic models
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks against raw Docker SDK calls (prints ratios)
 	$(PY) -m benchmarks
+
+.PHONY: image
+image: $(STAMP) ## Build the controller image ($(IMAGE)) with the local Docker Engine
+	PYTHON=$(PY) bash hack/image/build.sh $(IMAGE)
 
 .PHONY: controlplane
 controlplane: ## Build (or reuse) the cached kube-apiserver, kubectl and etcd binaries

@@ -10,6 +10,7 @@ an in-memory stand-in).
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import tempfile
@@ -86,24 +87,25 @@ def _ssl_context(info: kopf.ConnectionInfo, scratch: Path) -> ssl.SSLContext | b
     if info.ca_path:
         ctx.load_verify_locations(cafile=str(info.ca_path))
     elif info.ca_data:
-        data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
-        ctx.load_verify_locations(cadata=data)
+        ctx.load_verify_locations(cadata=_pem(info.ca_data).decode("ascii"))
     cert, key = info.certificate_path, info.private_key_path
     # ssl needs files for client certificates; kubeconfigs often carry them inline.
     if info.certificate_data:
         cert = scratch / "client.crt"
-        cert.write_bytes(_as_bytes(info.certificate_data))
+        cert.write_bytes(_pem(info.certificate_data))
     if info.private_key_data:
         key = scratch / "client.key"
         key.touch(mode=0o600)
-        key.write_bytes(_as_bytes(info.private_key_data))
+        key.write_bytes(_pem(info.private_key_data))
     if cert:
         ctx.load_cert_chain(str(cert), str(key) if key else None)
     return ctx
 
 
-def _as_bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
+def _pem(value: str | bytes) -> bytes:
+    """PEM as given, or decoded from the base64 a kubeconfig's `*-data` fields hold."""
+    raw = value if isinstance(value, bytes) else value.encode()
+    return raw if raw.lstrip().startswith(b"-----BEGIN ") else base64.b64decode(raw)
 
 
 class KubeClient:
