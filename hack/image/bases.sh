@@ -22,7 +22,7 @@ base() {
   mkdir -p "$CACHE"
   if [ ! -s "$tarball" ]; then
     log "building $tag from $MIRROR ($packages)"
-    mmdebstrap --quiet --variant=essential --include="$packages" "${EXCLUDES[@]}" \
+    mmdebstrap --quiet --format=tar --variant=essential --include="$packages" "${EXCLUDES[@]}" \
       "$SUITE" "$tarball.partial" "$MIRROR"
     mv "$tarball.partial" "$tarball"
   fi
