@@ -31,7 +31,10 @@ def repositories(image: ObservedImage) -> set[str]:
 
 def is_ours(image: ObservedImage, prefix: str) -> bool:
     """Known only under the workspace images' registry prefix (an image with no name at all is not)."""
-    repos = repositories(image)
+    return _under(repositories(image), prefix)
+
+
+def _under(repos: set[str], prefix: str) -> bool:
     return bool(repos) and all(repo.startswith(prefix.rstrip("/") + "/") for repo in repos)
 
 
@@ -54,11 +57,12 @@ def collect(
         kept[reason] = kept.get(reason, 0) + 1
 
     for image in images:
-        if not is_ours(image, prefix):
+        repos = repositories(image)
+        if not _under(repos, prefix):
             keep("not-ours")
         elif image.id in in_use:
             keep("in-use")
-        elif repositories(image) & pulled:
+        elif repos & pulled:
             keep("pulling")
         else:
             first = unused_since.get(image.id, now)

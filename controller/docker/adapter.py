@@ -270,23 +270,15 @@ class DockerAdapter:
         return [parse_volume(v) for v in _dicts(volumes)]
 
     async def ensure_volume(self, name: str, labels: Labels) -> ObservedVolume:
-        """Create the volume with `labels`, or return the one that already exists.
+        """Create the volume with `labels`, or return the one that already exists, with its own labels.
 
-        Docker leaves an existing volume's labels as they are, so a volume created by someone else
-        (or implicitly by a bind) comes back without ours: check `result.carries(labels)` before
-        treating it as ours to delete.
+        Docker leaves an existing volume's labels as they are: whether it may be used, and whose it is,
+        is `core.adoption.volume_verdict`'s call on the labels returned.
         """
         data = await self._call(
             "ensure_volume", lambda api: api.create_volume(name=name, driver="local", labels=dict(labels))
         )
-        volume = parse_volume(data if isinstance(data, dict) else {"Name": name})
-        if not volume.carries(labels):
-            log.debug(
-                "docker volume %s exists without our labels %s; using it but not treating it as ours",
-                name,
-                dict(labels),
-            )
-        return volume
+        return parse_volume(data if isinstance(data, dict) else {"Name": name})
 
     async def remove_volume(self, name: str) -> None:
         """Remove a volume. A missing volume is success; one still mounted raises `InUse`."""

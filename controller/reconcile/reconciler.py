@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -139,6 +140,11 @@ class _Pass:
     written: Mapping[str, Any] = field(default_factory=dict)
     refresh_in: float | None = None
     """Seconds until spec.imageUpdate's next registry check is due."""
+
+    @functools.cached_property
+    def previous(self) -> WorkspaceStatus:
+        """The status the pass started from, parsed once (what every status write builds on)."""
+        return previous_status(self.obj.status)
 
 
 class Reconciler:
@@ -531,7 +537,7 @@ class Reconciler:
             report_progress=report_progress,
             post_soon=self._events.post_soon,
             host=host.name,
-            adopted=_adopted_volumes(work.obj.status),
+            adopted=work.previous.adopted.volumes if work.previous.adopted is not None else (),
             exists=self.identities.follows,
         )
 
@@ -540,7 +546,7 @@ class Reconciler:
         journal = work.journal
         if journal.adopted_container is None and not journal.adopted_volumes:
             return None
-        before = previous_status(work.obj.status).adopted or AdoptedStatus()
+        before = work.previous.adopted or AdoptedStatus()
         volumes = tuple(dict.fromkeys((*before.volumes, *journal.adopted_volumes)))
         return AdoptedStatus(
             container=journal.adopted_container or before.container,
@@ -682,7 +688,7 @@ class Reconciler:
 
     async def _report(self, work: _Pass, outcome: PassOutcome, memory: _Memory) -> None:
         obj = work.obj
-        previous = previous_status(obj.status)
+        previous = work.previous
         status = build_status(
             generation=obj.generation,
             previous=previous,
@@ -704,7 +710,7 @@ class Reconciler:
     async def _report_progress(self, work: _Pass, outcome: PassOutcome) -> None:
         """Show long work (a pull) while it goes on; best effort, the pass carries on regardless."""
         obj = work.obj
-        previous = previous_status(obj.status)
+        previous = work.previous
         status = interim_status(
             generation=obj.generation, previous=previous, outcome=outcome, now=self._clock()
         )
@@ -718,7 +724,7 @@ class Reconciler:
         obj = work.obj
         status = build_status(
             generation=obj.generation,
-            previous=previous_status(obj.status),
+            previous=work.previous,
             outcome=outcome,
             reconcile_requested_at=None,
             now=self._clock(),

@@ -47,6 +47,16 @@ def admission(installed: Kubectl) -> Iterator[None]:
     installed.run("apply", "-f", str(ADMISSION))
     yield
     installed.run("delete", "--ignore-not-found", "-f", str(ADMISSION))
+    # The apiserver drops a deleted policy from its admission cache a moment later: the next test must
+    # not meet it (a dry run of what it refused is admitted again).
+    probe = installed.in_namespace("default")
+
+    def lifted() -> bool:
+        manifest = workspace_manifest(f"probe-{uuid.uuid4().hex[:6]}", {"tier": 4})
+        probe.run("apply", "--dry-run=server", "-f", "-", stdin=manifest)
+        return True
+
+    wait_until(lifted, timeout=ADMISSION_TIMEOUT, what="the admission policy no longer enforced")
 
 
 def refused(ws: WorkspaceHarness, manifest: str) -> str:
