@@ -50,7 +50,7 @@ from controller.core.start_first import (
 )
 from controller.port.errors import Conflict, ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
-from controller.port.values import ObservedContainer
+from controller.port.values import ContainerSpec, ObservedContainer
 from controller.reconcile.observer import Observer
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,6 @@ class Journal:
     """A StartFirst replacement failed and was removed (or failed before and is held): Synced=False."""
     promoted: bool = False
     """A StartFirst replacement took the name this pass (the old container drains)."""
-    retired: bool = False
-    """The drained container of a StartFirst switch was removed this pass."""
 
     def note(self, reason: str, message: str) -> None:
         self.events.append(("Normal", reason, message))
@@ -227,7 +225,6 @@ class ActionRunner:
                         await self._runtime.disconnect_network(container_id, plan.container.network)
                     await self._runtime.stop_container(container_id, RETIRED_STOP_GRACE)
                 await self._touching(retired, self._runtime.remove_container(container_id))
-                journal.retired = True
                 journal.note("Retired", f"removed the previous container {retired}")
             case HoldFailed(cause=cause):
                 journal.rollout_failed = cause
@@ -235,12 +232,17 @@ class ActionRunner:
                 assert_never(action)
         return await self._observer.observe(plan.name) if serving is not None or journal.promoted else serving
 
+    def _on_host(self, spec: ContainerSpec) -> ContainerSpec:
+        """Where it was placed, on the container itself: what an admin filters on, and what survives a
+        lost status. Not part of the config hash: a Workspace never moves."""
+        if self._host is None:
+            return spec
+        return dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
+
     async def _start_next(self, plan: ContainerPlan, name: str, journal: Journal) -> None:
         """The replacement beside the serving container: on its volumes, its own loopback port, and on the
         network only under its own name (no client of the Workspace's name reaches it before the switch)."""
-        spec = dataclasses.replace(plan.container, name=name, aliases=())
-        if self._host is not None:
-            spec = dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
+        spec = self._on_host(dataclasses.replace(plan.container, name=name, aliases=()))
         network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
         try:
             container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
@@ -269,11 +271,7 @@ class ActionRunner:
         await self._remove_strays(plan)
         if journal.progressing is None or journal.progressing.reason != Reason.ROLLING_OUT:
             journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
-        spec = plan.container
-        if self._host is not None:
-            # Where it was placed, on the container itself: what an admin filters on, and what survives
-            # a lost status. Not part of the config hash: a Workspace never moves.
-            spec = dataclasses.replace(spec, labels={**spec.labels, labels.HOST_LABEL: self._host})
+        spec = self._on_host(plan.container)
         network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
         adopting: list[str] = []
         for volume in plan.volumes:

@@ -257,7 +257,7 @@ class Reconciler:
             observed = await self._observe(
                 obj, memory, host, fresh=fresh, start_first=plan is not None and plan.start_first
             )
-            history = self._history(obj, memory, observed, plan)
+            history = self._history(obj, memory, observed, plan, work.previous)
             refresh = await self._refresh(work, plan, host, observed, memory)
             if refresh is not None and refresh.verdict.apply:
                 history = dataclasses.replace(history, image_update=True)
@@ -477,7 +477,12 @@ class Reconciler:
         return None
 
     def _history(
-        self, obj: WorkspaceObject, memory: _Memory, observed: Observation, plan: ContainerPlan | None
+        self,
+        obj: WorkspaceObject,
+        memory: _Memory,
+        observed: Observation,
+        plan: ContainerPlan | None,
+        previous: WorkspaceStatus,
     ) -> History:
         container = observed.container if observed.owned else None
         crash_loop = None
@@ -509,15 +514,14 @@ class Reconciler:
             crash_loop=crash_loop,
             unstartable=last if count >= START_ATTEMPTS else None,
             retired_for=time.monotonic() - memory.retired_since if memory.retired_since is not None else 0.0,
-            rollout_deadline_passed=self._rollout_overdue(obj, memory, plan),
+            rollout_deadline_passed=self._rollout_overdue(memory.reported or previous, plan),
             failed_rollout=memory.failed_rollout,
         )
 
-    def _rollout_overdue(self, obj: WorkspaceObject, memory: _Memory, plan: ContainerPlan | None) -> bool:
+    def _rollout_overdue(self, reported: WorkspaceStatus, plan: ContainerPlan | None) -> bool:
         """The plan's configuration has been rolling out (status.rollout) past its progress deadline."""
         if plan is None:
             return False
-        reported = memory.reported if memory.reported is not None else previous_status(obj.status)
         rollout = reported.rollout
         if rollout is None or rollout.config_hash != plan.config_hash:
             return False
@@ -573,12 +577,8 @@ class Reconciler:
             return None
         update = plan.image_update
         # What this controller last reported wins over a Workspace read before that write arrived.
-        reported = memory.reported.image if memory.reported is not None else None
-        handled = (
-            (reported.last_apply_handled if reported is not None else None)
-            if memory.reported is not None
-            else (work.obj.status.get("image") or {}).get("lastApplyHandled")
-        )
+        image = (memory.reported or work.previous).image
+        handled = image.last_apply_handled if image is not None else None
         pending = update.apply_requested_at is not None and update.apply_requested_at != handled
         # An approval asks the registry now rather than trust an answer up to an interval old.
         max_age = 0.0 if pending else float(update.interval_seconds)
