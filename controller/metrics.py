@@ -50,6 +50,16 @@ WORKSPACE_POLICY_DENIED = Gauge(
     "1 while the Workspace asks for more than its namespace is granted (Stalled/PolicyDenied), else 0.",
     ["namespace", "name"],
 )
+WORKSPACE_INFO = Gauge(
+    "workspace_controller_workspace_info",
+    "1 for each Workspace, labelled with its phase, tier, runtime and DockerHost ('' until known).",
+    ["namespace", "name", "phase", "tier", "runtime", "host"],
+)
+WORKSPACE_CONDITION = Gauge(
+    "workspace_controller_workspace_condition",
+    "1 for each condition of each Workspace, labelled with the condition's type, status and reason.",
+    ["namespace", "name", "type", "status", "reason"],
+)
 DOCKER_CALLS = Counter(
     "workspace_controller_docker_calls_total",
     "Docker Engine API calls by operation and outcome.",
@@ -108,6 +118,8 @@ SWEEP_PASSES = Counter(
 for _result in ("success", "error", "requeue_after"):
     RECONCILE_TOTAL.labels(CONTROLLER, _result)
 RECONCILE_ERRORS.labels(CONTROLLER)
+for _action in ("connected", "disconnected", "reconnected"):  # the event stream's own, 0 until it happens
+    DOCKER_EVENTS.labels(_action)
 LEADER = Gauge(
     "leader_election_master_status",
     "1 while this replica holds the leader-election Lease `name` (and acts), else 0.",

@@ -9,7 +9,6 @@ container engine is behind the `ContainerRuntime` port, everything specific to K
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -21,7 +20,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller import metrics
 from controller.api.workspace import (
     WORKSPACE_ID_IMMUTABLE_MESSAGE,
     AdoptedStatus,
@@ -69,8 +67,6 @@ from controller.core.status import (
     PassOutcome,
     build_status,
     interim_status,
-    is_ready,
-    is_stalled,
     previous_status,
     status_changed,
     warnings,
@@ -87,6 +83,7 @@ from controller.reconcile.hosts import Host, HostRegistry
 from controller.reconcile.identities import IdentityIndex
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.registry_digests import RegistryDigests
+from controller.reconcile.workspace_series import WorkspaceSeries
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -171,11 +168,13 @@ class Reconciler:
         self._finalized: set[str] = set()
         self.identities = IdentityIndex()
         self.registry_digests = RegistryDigests(clock=clock)
+        self._series = WorkspaceSeries()
 
     def forget(self, ref: WorkspaceRef) -> None:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
         uid = ref.uid
         self._memory.pop(uid, None)
+        self._series.remove(ref)
         if self.identities.conflict(ref) is None:  # the names are its (a rival's are not its to forget)
             for host in self._hosts.all():
                 host.observer.forget(naming.container_name(ref.workspace_id))
@@ -680,9 +679,6 @@ class Reconciler:
         log.info("workspace %s deleted: container %s removed, %s", ws, name, kept)
         await self._events.post(ws, "Normal", "Deleted", f"removed container {name}; {kept}")
         self.forget(ws)
-        for gauge in (metrics.WORKSPACE_READY, metrics.WORKSPACE_STALLED, metrics.WORKSPACE_POLICY_DENIED):
-            with contextlib.suppress(KeyError):
-                gauge.remove(ws.namespace, ws.name)
 
     # -- status ---------------------------------------------------------------------------------------
 
@@ -702,10 +698,8 @@ class Reconciler:
         for warning in warnings(memory.reported or previous, status):
             self._events.post_soon(obj.ref, "Warning", warning.reason, warning.message)
         memory.reported = status
-        metrics.WORKSPACE_READY.labels(obj.ref.namespace, obj.ref.name).set(is_ready(status))
-        metrics.WORKSPACE_STALLED.labels(obj.ref.namespace, obj.ref.name).set(is_stalled(status))
         denied = outcome.stalled is not None and outcome.stalled.reason == Reason.POLICY_DENIED
-        metrics.WORKSPACE_POLICY_DENIED.labels(obj.ref.namespace, obj.ref.name).set(denied)
+        self._series.publish(obj.ref, obj.spec, status, denied=denied)
 
     async def _report_progress(self, work: _Pass, outcome: PassOutcome) -> None:
         """Show long work (a pull) while it goes on; best effort, the pass carries on regardless."""

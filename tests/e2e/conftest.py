@@ -1,4 +1,4 @@
-"""The `ws` fixture every end-to-end test of the controller uses."""
+"""The `ws` fixture every end-to-end test of the controller uses, and a control plane of a test's own."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.support.controller_process import ControllerProcess
 from tests.support.kubectl import Kubectl
 from tests.support.relay import DaemonRelay, daemon_socket_path
+from tests.support.stack import ControlPlane, start_control_plane
 from tests.support.workspaces import WorkspaceHarness
 
 
@@ -38,3 +39,12 @@ def daemon_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonRel
     relay = DaemonRelay(directory / "d.sock", upstream)
     yield relay
     relay.close()
+
+
+@pytest.fixture
+def own_control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    """A kube-apiserver + etcd for one test (the same scripts, other ports), for what would disturb the
+    session's control plane: restarts, or cluster-wide objects applied for real."""
+    plane = start_control_plane(tmp_path / "controlplane")
+    yield plane
+    plane.stop()

@@ -19,7 +19,7 @@ import pytest
 from tests.support.controller_process import ControllerProcess
 from tests.support.kubectl import Kubectl
 from tests.support.polling import wait_until
-from tests.support.stack import REPO, ControlPlane, Registry, free_port, start_control_plane
+from tests.support.stack import REPO, ControlPlane, Registry, free_port
 from tests.support.workspaces import (
     INSTANCE_LABEL,
     MANAGED_LABEL,
@@ -33,13 +33,6 @@ pytestmark = pytest.mark.e2e
 
 NAMESPACE = "restarts"
 TIMEOUT = 90.0
-
-
-@pytest.fixture
-def own_control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = start_control_plane(tmp_path / "controlplane")
-    yield plane
-    plane.stop()
 
 
 @pytest.fixture
