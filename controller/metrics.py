@@ -67,9 +67,17 @@ DOCKER_CALLS = Counter(
 )
 DOCKER_CALL_TIME = Histogram(
     "workspace_controller_docker_call_seconds",
-    "Docker Engine API call latency by operation.",
+    "Docker Engine API call latency by operation: the call itself, from when a worker began it (the wait "
+    "for a free slot is workspace_controller_docker_call_wait_seconds).",
     ["operation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+)
+DOCKER_SLOT_WAIT = Histogram(
+    "workspace_controller_docker_call_wait_seconds",
+    "How long Docker Engine API calls waited for one of the WC_DOCKER_CONCURRENCY slots, by operation. "
+    "Long waits with short calls mean the concurrency, not the daemon, is the limit.",
+    ["operation"],
+    buckets=(0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
 )
 DOCKER_EVENTS = Counter(
     "workspace_controller_docker_events_total",
@@ -120,6 +128,11 @@ for _result in ("success", "error", "requeue_after"):
 RECONCILE_ERRORS.labels(CONTROLLER)
 for _action in ("connected", "disconnected", "reconnected"):  # the event stream's own, 0 until it happens
     DOCKER_EVENTS.labels(_action)
+# At 0 from the start, so that rate() and increase() count the first sweep and its first removal.
+for _outcome in ("completed", "skipped", "dry_run"):
+    SWEEP_PASSES.labels(_outcome)
+for _kind in ("container", "volume"):
+    SWEEP_REMOVED.labels(_kind)
 LEADER = Gauge(
     "leader_election_master_status",
     "1 while this replica holds the leader-election Lease `name` (and acts), else 0.",

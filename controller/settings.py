@@ -60,6 +60,9 @@ class ControllerSettings(BaseModel):
     resync_seconds: int = 30
     docker_timeout_seconds: int = 30
     docker_concurrency: int = 4
+    pull_window_seconds: int = 30
+    """WC_PULL_WINDOW: a moving tag pulled this recently on a host serves the creates that follow without
+    another pull (0: every create pulls, as the Go provisioner did)."""
     sweep_interval_seconds: int = 60
     sweep_grace_seconds: int = 300
     sweep_dry_run: bool = False
@@ -140,6 +143,7 @@ class ControllerSettings(BaseModel):
             resync_seconds=_strict_int(env, "WC_RESYNC_SECONDS", 30, minimum=1),
             docker_timeout_seconds=_strict_int(env, "WC_DOCKER_TIMEOUT", 30, minimum=1),
             docker_concurrency=_strict_int(env, "WC_DOCKER_CONCURRENCY", 4, minimum=1),
+            pull_window_seconds=_strict_int(env, "WC_PULL_WINDOW", 30, minimum=0),
             sweep_interval_seconds=_strict_int(env, "WC_SWEEP_INTERVAL", 60, minimum=1),
             sweep_grace_seconds=_strict_int(env, "WC_SWEEP_GRACE", 300, minimum=0),
             sweep_dry_run=_strict_bool(env, "WC_SWEEP_DRY_RUN", default=False),

@@ -72,6 +72,14 @@ def should_pull(policy: PullPolicy | None, image: str, present_locally: bool) ->
     return not present_locally or is_moving_tag(image)
 
 
+def pulls_first(policy: PullPolicy | None, image: str) -> bool:
+    """Whether the image is pulled before the create whether or not the host has it (Always, or a moving
+    tag with the policy unset); otherwise the create goes first and a missing image is pulled (or, under
+    Never, reported) when the create says so, so that an image already there costs no call at all.
+    (Always is a pull of the Workspace's own; a moving tag may share one made within WC_PULL_WINDOW.)"""
+    return policy == "Always" or (policy is None and is_moving_tag(image))
+
+
 def pull_failure_tolerated(policy: PullPolicy | None, present_locally: bool) -> bool:
     """Whether a failed pull may fall through to creating the container from the cached image.
 

@@ -26,7 +26,7 @@ from controller.docker.archive import build_tar
 from controller.docker.classify import classify, classify_pull_error
 from controller.docker.create_args import create_args
 from controller.docker.event_stream import CONTAINER_ACTIONS, follow_events
-from controller.docker.executor import ConnectionSettings, SdkExecutor, TlsFiles
+from controller.docker.executor import CallTiming, ConnectionSettings, SdkExecutor, TlsFiles
 from controller.docker.parse import (
     ObservedNetwork,
     canonical_network,
@@ -37,7 +37,7 @@ from controller.docker.parse import (
     parse_network,
     parse_volume,
 )
-from controller.metrics import DOCKER_CALL_TIME, DOCKER_CALLS
+from controller.metrics import DOCKER_CALL_TIME, DOCKER_CALLS, DOCKER_SLOT_WAIT
 from controller.port.errors import (
     Conflict,
     ContainerRuntimeError,
@@ -98,6 +98,7 @@ class DockerAdapter:
         self._pull_timeout = pull_timeout
         self._agent_port = agent_port
         self._network_locks: dict[str, asyncio.Lock] = {}
+        self._networks: dict[str, str] = {}  # name -> ID, once ensured
         self._shutdown = threading.Event()
         self._streams_lock = threading.Lock()
         self._stream_closers: set[Callable[[], None]] = set()
@@ -112,17 +113,21 @@ class DockerAdapter:
         return await self._call_on(self._executor, operation, fn, *args)
 
     async def _call_on(self, executor: SdkExecutor, operation: str, fn: Callable[..., T], *args: Any) -> T:
-        """One Docker API call, counted and timed for the metrics (the benchmarks read them too)."""
-        started = time.perf_counter()
+        """One Docker API call, counted and timed for the metrics (the benchmarks read them too): how
+        long it waited for a free slot, and how long the call itself took."""
+        timing = CallTiming()
         outcome = "ok"
         try:
-            return await executor.call(fn, *args)
+            return await executor.call(fn, *args, timing=timing)
         except ContainerRuntimeError as exc:
             outcome = type(exc).__name__
             raise
         finally:
             DOCKER_CALLS.labels(operation, outcome).inc()
-            DOCKER_CALL_TIME.labels(operation).observe(time.perf_counter() - started)
+            DOCKER_SLOT_WAIT.labels(operation).observe(timing.waited)
+            ran = timing.ran
+            if ran is not None:  # a call dropped before a worker took it (shutdown) did not run
+                DOCKER_CALL_TIME.labels(operation).observe(ran)
 
     # -- daemon ------------------------------------------------------------------------------------
 
@@ -186,9 +191,18 @@ class DockerAdapter:
                 log.warning("docker create %s: %s", args.name, warning)
             return str(result["Id"])
 
-        container_id = await self._call("create_container", create)
+        try:
+            container_id = await self._call("create_container", create)
+        except NotFound as exc:
+            self._forget_networks(exc)
+            raise
         await self.write_files(container_id, files)
         return container_id
+
+    def _forget_networks(self, error: NotFound) -> None:
+        """A network this adapter knew is gone (removed by hand): asked of the daemon again next time."""
+        if error.resource == "network":
+            self._networks.clear()
 
     async def write_files(self, container_id: str, files: FileTree) -> None:
         """Unpack `files` under `files.root` inside the container (modes as given, owned by root).
@@ -225,7 +239,13 @@ class DockerAdapter:
         return bool(await self._call("stat_path", head))
 
     async def start_container(self, container_id: str) -> None:
-        await self._call("start_container", lambda api: api.start(container_id))
+        """Start it. Raises `NotFound` (resource "network") when the network it was created on is gone
+        (older daemons check that at start, newer ones at create)."""
+        try:
+            await self._call("start_container", lambda api: api.start(container_id))
+        except NotFound as exc:
+            self._forget_networks(exc)
+            raise
 
     async def stop_container(self, container_id: str, grace: float) -> None:
         """Stop gracefully (SIGTERM), killing after `grace` seconds.
@@ -304,10 +324,20 @@ class DockerAdapter:
         creators (other controllers on the daemon) can still produce several networks with one name;
         every caller then keeps the oldest and removes the other, unused ones. Attach containers by
         the returned ID: a name shared by two networks fails at start as "ambiguous".
+
+        Asked of the daemon once per name, then known: a create or start that finds the network gone
+        (removed by hand) makes the adapter ask again next time.
         """
+        known = self._networks.get(name)
+        if known is not None:
+            return known
         lock = self._network_locks.setdefault(name, asyncio.Lock())
         async with lock:
-            return await self._call("ensure_network", _ensure_network, name)
+            known = self._networks.get(name)
+            if known is None:
+                known = await self._call("ensure_network", _ensure_network, name)
+                self._networks[name] = known
+            return known
 
     # -- images ------------------------------------------------------------------------------------
 

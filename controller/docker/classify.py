@@ -79,6 +79,8 @@ def classify_message(message: str, status_code: int | None = None) -> ContainerR
         return NotFound(message, status_code, resource="container")
     if "no such volume" in text:
         return NotFound(message, status_code, resource="volume")
+    if status_code == 404 and "network" in text and "not found" in text:
+        return NotFound(message, status_code, resource="network")
     if any(m in text for m in _REGISTRY) and (
         status_code is None or status_code >= 500 or status_code == 429
     ):

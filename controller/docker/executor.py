@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ from docker.constants import MINIMUM_DOCKER_API_VERSION
 from controller.docker.classify import classify
 from controller.port.errors import ContainerRuntimeError
 
-__all__ = ["ConnectionSettings", "SdkExecutor", "open_client"]
+__all__ = ["CallTiming", "ConnectionSettings", "SdkExecutor", "open_client"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,26 @@ def open_client(settings: ConnectionSettings, timeout: float | None = None) -> A
     return client
 
 
+@dataclass
+class CallTiming:
+    """When a call was asked for, when a worker began it and when the worker was done (perf_counter).
+
+    The wait for a free slot and the Docker call itself are told apart: a call that waited 9 s behind
+    others and took 20 ms is a slow queue, not a slow daemon."""
+
+    asked: float = 0.0
+    began: float | None = None
+    ended: float | None = None
+
+    @property
+    def waited(self) -> float:
+        return (self.began if self.began is not None else self.ended or self.asked) - self.asked
+
+    @property
+    def ran(self) -> float | None:
+        return None if self.began is None or self.ended is None else self.ended - self.began
+
+
 class SdkExecutor:
     """Runs `fn(api)` calls, where `api` is the calling thread's low-level `docker.APIClient`."""
 
@@ -113,27 +134,33 @@ class SdkExecutor:
         self._clients_lock = threading.Lock()
         self._closed = False
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(api, *args)` in a worker thread; raise a `ContainerRuntimeError` if it fails."""
+    async def call(self, fn: Callable[..., T], *args: Any, timing: CallTiming | None = None) -> T:
+        """Run `fn(api, *args)` in a worker thread; raise a `ContainerRuntimeError` if it fails.
+        `timing`, if given, is filled in as the call goes."""
         if self._closed:
             raise ContainerRuntimeError("the Docker adapter is closed")
         loop = asyncio.get_running_loop()
+        timing = timing or CallTiming()
+        timing.asked = time.perf_counter()
         await self._slots.acquire()
         try:
-            future = self._pool.submit(self._run, fn, *args)
+            future = self._pool.submit(self._run, fn, timing, *args)
         except RuntimeError as exc:  # the pool was shut down meanwhile
             self._slots.release()
             raise ContainerRuntimeError("the Docker adapter is closed") from exc
         future.add_done_callback(lambda _: _release_from_thread(loop, self._slots))
         return await asyncio.wrap_future(future)
 
-    def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    def _run(self, fn: Callable[..., T], timing: CallTiming, *args: Any) -> T:
+        timing.began = time.perf_counter()
         try:
             return fn(self._api(), *args)
         except ContainerRuntimeError:
             raise
         except Exception as exc:
             raise classify(exc) from exc
+        finally:
+            timing.ended = time.perf_counter()
 
     def _api(self) -> Any:
         client = getattr(self._local, "client", None)

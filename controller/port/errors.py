@@ -29,7 +29,7 @@ __all__ = [
     "RuntimeUnavailable",
 ]
 
-Resource = Literal["container", "image", "volume"]
+Resource = Literal["container", "image", "volume", "network"]
 
 
 class ContainerRuntimeError(Exception):
@@ -57,7 +57,7 @@ class RuntimeUnavailable(ContainerRuntimeError):
 
 
 class NotFound(ContainerRuntimeError):
-    """The runtime said precisely that this container, image or volume does not exist."""
+    """The runtime said precisely that this container, image, volume or network does not exist."""
 
     def __init__(
         self, message: str, status_code: int | None = None, resource: Resource = "container"

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from controller.api.workspace import PullPolicy
 from controller.core import labels
 from controller.core.adoption import volume_verdict
 from controller.core.causes import Cause, Reason
@@ -33,7 +34,7 @@ from controller.core.decide import (
 )
 from controller.core.failures import Failure, Step, pull_failure, runtime_failure
 from controller.core.identity import WorkspaceRef
-from controller.core.images import image_never_pulled_message, should_pull
+from controller.core.images import image_never_pulled_message, pulls_first, should_pull
 from controller.core.plan import ContainerPlan
 from controller.core.start_first import (
     DRAIN_SECONDS,
@@ -48,10 +49,11 @@ from controller.core.start_first import (
     next_name,
     retired_name,
 )
-from controller.port.errors import Conflict, ContainerRuntimeError
+from controller.port.errors import Conflict, ContainerRuntimeError, ImageNotFound, NotFound
 from controller.port.runtime import ContainerRuntime
 from controller.port.values import ContainerSpec, ObservedContainer
 from controller.reconcile.observer import Observer
+from controller.reconcile.recent_pulls import RecentPulls
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,12 @@ class ActionRunner:
         host: str | None = None,
         adopted: Collection[str] = (),
         exists: Callable[[str], bool] = lambda _: True,
+        pulls: RecentPulls | None = None,
+        pull_window: float = 0.0,
     ) -> None:
+        self._pulls = pulls or RecentPulls()
+        self._removed: set[str] = set()  # containers this runner removed (not strays to remove again)
+        self._pull_window = pull_window
         self._host = host
         self._adopted = adopted
         self._exists = exists
@@ -148,6 +155,7 @@ class ActionRunner:
                 await self._report_progress(rolling)
                 await self._ensure_image(plan, journal, always=pull)
                 await self._touching(plan.name, self._runtime.remove_container(container_id))
+                self._removed.add(container_id)
                 journal.note("Recreating", f"removed container {plan.name} for {why}")
                 return await self._create(plan, journal, reset_session=reset_session, image_ready=True)
             case Create(reset_session=reset_session):
@@ -157,6 +165,7 @@ class ActionRunner:
                 # is created on the same volumes.
                 await self._ensure_image(plan, journal)
                 await self._touching(plan.name, self._runtime.remove_container(container_id))
+                self._removed.add(container_id)
                 journal.adopted_container = f"{name} ({container_id[:12]})"
                 journal.note(
                     "Adopted",
@@ -290,11 +299,28 @@ class ActionRunner:
                 raise StepFailed(Failure(await self._holder_conflict(plan) or verdict, stalled=True))
             if verdict == "adopt":
                 adopting.append(volume.name)
-        if not image_ready:
-            await self._ensure_image(plan, journal)
+        policy = plan.image_pull_policy
+        if not image_ready and pulls_first(policy, plan.image):
+            # Always means a pull of its own, as for the kubelet; a moving tag (no policy) may use one
+            # made for another Workspace within the pull window.
+            await self._pull_recent(plan, journal, policy, own=policy == "Always")
+            image_ready = True
         try:
             # Config files and the token are in /configs before the agent's first instruction runs.
-            container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+            try:
+                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+            except ImageNotFound:
+                # Created first, pulled only when missing: an image that is there costs no inspect.
+                if image_ready:
+                    raise
+                await self._ensure_image(plan, journal)
+                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+            except NotFound as exc:
+                if exc.resource != "network" or not spec.network:
+                    raise
+                # The network was removed by hand since it was made: made again, the create tried again.
+                network_id = await self._runtime.ensure_network(spec.network)
+                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
         except Conflict:
             # The name is taken: ours (an earlier pass the list did not show yet) is adopted on the next
             # pass rather than duplicated; anyone else's is a conflict the user must resolve.
@@ -327,29 +353,63 @@ class ActionRunner:
         try:
             await self._touching(plan.name, self._runtime.start_container(container_id))
         except ContainerRuntimeError as exc:
+            if isinstance(exc, NotFound) and exc.resource == "network":
+                # Made on a network removed since: it can never start. The next pass makes a new
+                # container (same volumes) on the network made again.
+                await self._touching(plan.name, self._runtime.remove_container(container_id))
+                raise StepFailed(runtime_failure(exc, Step.START, container=plan.name)) from exc
             # Reported as Synced=False (one Warning when it starts failing, not one per retry).
             failure = runtime_failure(exc, Step.START, container=plan.name)
             raise StepFailed(failure, unstarted=container_id) from exc
         journal.note(reason, f"started container {plan.name}")
 
     async def _ensure_image(self, plan: ContainerPlan, journal: Journal, *, always: bool = False) -> None:
-        """Pull as the pull policy says (`always`: whatever it says, and a failure is not tolerated)."""
-        policy = "Always" if always else plan.image_pull_policy
-        local = await self._runtime.inspect_image(plan.image)
-        if not should_pull(policy, plan.image, local is not None):
-            if local is None:
-                cause = Cause(Reason.IMAGE_NOT_FOUND, image_never_pulled_message(plan.image))
-                raise StepFailed(Failure(cause, stalled=True))
+        """Pull as the pull policy says (`always`: a pull of its own whatever it says, and a failure is not
+        tolerated: a new image of the tag is the reason)."""
+        if always:
+            await self._pull_recent(plan, journal, "Always", own=True)
             return
+        policy = plan.image_pull_policy
+        if pulls_first(policy, plan.image):
+            await self._pull_recent(plan, journal, policy, own=policy == "Always")
+            return
+        local = await self._runtime.inspect_image(plan.image)
+        if local is not None:
+            return
+        if not should_pull(policy, plan.image, present_locally=False):
+            cause = Cause(Reason.IMAGE_NOT_FOUND, image_never_pulled_message(plan.image))
+            raise StepFailed(Failure(cause, stalled=True))
+        await self._pull_recent(plan, journal, policy, present=False)
+
+    async def _pull_recent(
+        self,
+        plan: ContainerPlan,
+        journal: Journal,
+        policy: PullPolicy | None,
+        *,
+        own: bool = False,
+        present: bool | None = None,
+    ) -> None:
+        """Pull, or use a pull of the same image on this host finished within the pull window or under way
+        (`own`: a pull of its own). `present`: whether the image is on the host, if known; a failed pull
+        asks, to judge whether the cached copy may serve (`core.failures.pull_failure`)."""
         try:
-            pulled_id = await self._pull(plan)
+            pulled = await self._pulls.pull(
+                plan.image,
+                plan.container.platform,
+                plan.pull_credentials,
+                lambda: self._pull(plan),
+                window=0.0 if own else self._pull_window,
+            )
         except ContainerRuntimeError as exc:
+            if present is None:
+                present = await self._runtime.inspect_image(plan.image) is not None
             failure = pull_failure(
                 exc,
                 container=plan.name,
                 image=plan.image,
                 policy=policy,
-                present=local is not None,
+                present=present,
                 has_credentials=plan.pull_credentials is not None,
             )
             if failure is None:
@@ -358,8 +418,8 @@ class ActionRunner:
             # No event here: becoming Stalled posts one Warning with this message, once, rather than
             # one per resync while the image stays missing.
             raise StepFailed(failure) from exc
-        detail = "a new image" if local is None or pulled_id != local.id else "already up to date"
-        journal.note("Pulled", f"pulled image {plan.image} ({detail})")
+        if not pulled.shared:
+            journal.note("Pulled", f"pulled image {plan.image} ({pulled.image_id[:19]})")
 
     async def _pull(self, plan: ContainerPlan) -> str:
         """Pull, and report Reconciling/Pulling if it takes longer than a moment."""
@@ -385,12 +445,18 @@ class ActionRunner:
         return name_conflict(plan.name, legacy=labels.made_by_go_provisioner(existing.labels))
 
     async def _remove_strays(self, plan: ContainerPlan) -> None:
-        """Remove this Workspace's containers under another name (renamed by hand): never two agents."""
+        """Remove this Workspace's containers under another name (renamed by hand): never two agents.
+        Found in the resync's list of everyone's containers, not by a list of its own."""
         workspace = plan.workspace
-        selector = labels.owned_by_workspace(self._instance, workspace.uid)
-        for stray in await self._runtime.list_containers(selector):
+        ours = (plan.name, next_name(plan.name), retired_name(plan.name))
+        for stray in await self._observer.owned_by(workspace.uid, ours):
+            if stray.id in self._removed:
+                continue
+            # Under its own name too: a create is decided once that name holds no container, so the list
+            # (taken before) shows one renamed since, or gone; by ID, it goes (or is already gone).
+            await self._runtime.remove_container(stray.id)
+            self._observer.touched(stray.name)
             if stray.name != plan.name:
-                await self._runtime.remove_container(stray.id)
                 self._post_soon(workspace, "Normal", "RemovedStray", f"removed container {stray.name}")
 
     async def _touching(self, name: str, call: Awaitable[None]) -> None:

@@ -41,6 +41,7 @@ from controller.port.values import HostFacts
 from controller.reconcile.image_gc import ImageCollector
 from controller.reconcile.observer import Observer
 from controller.reconcile.orphan_sweeper import OrphanSweeper
+from controller.reconcile.recent_pulls import RecentPulls
 from controller.reconcile.scheduler import Scheduler
 from controller.reconcile.triggers import Triggers
 from controller.reconcile.watchers import follow_runtime_events, resync_forever
@@ -111,6 +112,8 @@ class Host:
         self.config = config
         self.runtime = runtime
         self.observer = observer
+        self.pulls = RecentPulls()
+        """Image pulls on this daemon, shared by the Workspaces that need one at about the same time."""
         self.facts: HostFacts | None = None
         self.answered: bool | None = None
         self.asked = asyncio.Event()

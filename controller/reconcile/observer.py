@@ -67,6 +67,16 @@ class Observer:
         elif event.kind == "destroy":
             self._last_exit.pop(event.container_id, None)
 
+    async def owned_by(self, uid: str, names: tuple[str, ...] = ()) -> list[ObservedContainer]:
+        """The containers labelled for Workspace `uid`, whatever their names (a rename by hand included),
+        from the last list. The list is taken again first (one call, for everyone) when it cannot speak
+        for them: there is none, or this controller changed one of `names` since (a container made after
+        the list and renamed since is in no list yet)."""
+        snapshot = self._snapshot
+        if snapshot is None or any(self._changed_at.get(n, 0.0) >= snapshot.taken_at for n in names):
+            snapshot = await self.refresh()
+        return [c for c in snapshot.by_name.values() if c.labels.get(labels.UID_LABEL) == uid]
+
     def forget(self, name: str) -> None:
         self._details.pop(name, None)
         self._changed_at.pop(name, None)

@@ -110,27 +110,39 @@ class OrphanSweeper:
         removed_volumes: list[str] = []
         failed: list[str] = []
         removed_now: set[str] = set()
-        for container in plan.containers:
-            try:
-                await self._runtime.remove_container(container.id or container.name)
-                removed_containers.append(container.name)
-                metrics.SWEEP_REMOVED.labels("container").inc()
-                if container.labels.get(labels.DELETION_POLICY_LABEL) == "Delete":
-                    # Its volumes go too; remembered so a failed volume removal is retried.
-                    uid = container.labels.get(labels.UID_LABEL, "")
-                    self._removed_policies[uid] = "Delete"
-                    removed_now.add(uid)
-            except ContainerRuntimeError as exc:
-                failed.append(container.name)
-                log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
-        for volume in plan.volumes:
-            try:
-                await self._runtime.remove_volume(volume.name)
-                removed_volumes.append(volume.name)
-                metrics.SWEEP_REMOVED.labels("volume").inc()
-            except ContainerRuntimeError as exc:
-                failed.append(volume.name)
-                log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
+        # Several removals at once (half the Docker concurrency: reconciles keep slots of their own).
+        slots = asyncio.Semaphore(max(1, self._settings.docker_concurrency // 2))
+
+        async def remove_container(container: Candidate) -> None:
+            async with slots:
+                try:
+                    await self._runtime.remove_container(container.id or container.name)
+                except ContainerRuntimeError as exc:
+                    failed.append(container.name)
+                    log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
+                    return
+            removed_containers.append(container.name)
+            metrics.SWEEP_REMOVED.labels("container").inc()
+            if container.labels.get(labels.DELETION_POLICY_LABEL) == "Delete":
+                # Its volumes go too; remembered so a failed volume removal is retried.
+                uid = container.labels.get(labels.UID_LABEL, "")
+                self._removed_policies[uid] = "Delete"
+                removed_now.add(uid)
+
+        async def remove_volume(volume: Candidate) -> None:
+            async with slots:
+                try:
+                    await self._runtime.remove_volume(volume.name)
+                except ContainerRuntimeError as exc:
+                    failed.append(volume.name)
+                    log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
+                    return
+            removed_volumes.append(volume.name)
+            metrics.SWEEP_REMOVED.labels("volume").inc()
+
+        # Containers first: a volume is removed only once no orphan of this pass can still mount it.
+        await asyncio.gather(*(remove_container(c) for c in plan.containers))
+        await asyncio.gather(*(remove_volume(v) for v in plan.volumes))
         # Forget orphans none of whose volumes is left (or ever will be removed by a sweep). Not in the
         # pass that removed the container, though: a volume made just after this pass listed volumes
         # (the container was listed first) shows up in the next pass only.

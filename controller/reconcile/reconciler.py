@@ -49,7 +49,6 @@ from controller.core.decide import (
 from controller.core.failures import Step, runtime_failure
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
-from controller.core.image_refs import digest_for, split_reference
 from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
@@ -81,6 +80,7 @@ from controller.port.values import ObservedContainer
 from controller.reconcile.actions import ActionRunner, Journal, StepFailed
 from controller.reconcile.hosts import Host, HostRegistry
 from controller.reconcile.identities import IdentityIndex
+from controller.reconcile.image_digests import ImageDigests
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.registry_digests import RegistryDigests
 from controller.reconcile.workspace_series import WorkspaceSeries
@@ -169,6 +169,7 @@ class Reconciler:
         self.identities = IdentityIndex()
         self.registry_digests = RegistryDigests(clock=clock)
         self._series = WorkspaceSeries()
+        self._image_digests = ImageDigests()
 
     def forget(self, ref: WorkspaceRef) -> None:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
@@ -445,9 +446,12 @@ class Reconciler:
         await self._hosts.asked()
         silent = [host.name for host in self._hosts.all() if not host.ready]
         answering = [host for host in self._hosts.all() if host.ready]
-        # Asked all at once: a new Workspace costs one inspect per host, not one host after another.
+        # Our containers are in each host's list: a new Workspace costs no Docker call. A stranger's
+        # container under the name is not; it matters only to be adopted (spec.adopt), so then the name
+        # is inspected on every host at once. Otherwise the create on the chosen host meets it (Conflict).
+        fresh = obj.spec.get("adopt") is True
         found = await asyncio.gather(
-            *(host.observer.observe(name, fresh=True) for host in answering), return_exceptions=True
+            *(host.observer.observe(name, fresh=fresh) for host in answering), return_exceptions=True
         )
         for host, container in zip(answering, found, strict=True):
             if isinstance(container, ContainerRuntimeError):
@@ -542,6 +546,8 @@ class Reconciler:
             host=host.name,
             adopted=work.previous.adopted.volumes if work.previous.adopted is not None else (),
             exists=self.identities.follows,
+            pulls=host.pulls,
+            pull_window=self._settings.pull_window_seconds,
         )
 
     def _adopted(self, work: _Pass) -> AdoptedStatus | None:
@@ -603,12 +609,9 @@ class Reconciler:
         key = f"{container.image_id} {ref}"
         known = memory.digests.get(key)
         if known is None:
-            # By the image's ID: the tag may name a newer image by now (pulled for another Workspace).
-            image = await host.runtime.inspect_image(container.image_id)
-            digest = digest_for(ref, image.repo_digests) if image else None
-            if digest is None:
+            known = await self._image_digests.of(host.name, host.runtime, container.image_id, ref)
+            if known is None:
                 return None
-            known = f"{split_reference(ref)[0]}@{digest}"
             memory.digests = {key: known}
         return known
 
@@ -663,12 +666,17 @@ class Reconciler:
             await self._hosts.asked()
             hosts = [h for h in self._hosts.all() if h.ready]
         owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
+        ours = (name, next_name(name), retired_name(name))
         for host in hosts:
-            # Every container labeled for this Workspace, whatever its name (a rename by hand included).
-            for container in await host.runtime.list_containers(owned):
+            # Every container labeled for this Workspace, whatever its name (a rename by hand included):
+            # from the resync's list, taken again if this controller changed one of them since.
+            for container in await host.observer.owned_by(ws.uid, ours):
                 await host.runtime.remove_container(container.id)
+                host.observer.touched(container.name)
             host.observer.touched(name)
             if policy == "Delete":
+                # By the uid label, one call: by name alone another Workspace's volume could go (two
+                # may claim one platform ID), and a volume the spec no longer mounts would stay for ever.
                 for volume in await host.runtime.list_volumes(owned):
                     await host.runtime.remove_volume(volume.name)
                 # Taken over from the Go provisioner: ours by the status only (Docker cannot label them).

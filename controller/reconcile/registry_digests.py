@@ -41,7 +41,7 @@ class RegistryDigests:
     ) -> Answer:
         """The tag's digest, no older than `max_age` seconds; a failure is an answer too (asked again
         after `max_age` like a success, so a registry that is down is not hammered)."""
-        key = (image, _fingerprint(credentials))
+        key = (image, credentials_fingerprint(credentials))
         known = self._known.get(key)
         if known is not None and self._monotonic() - known.asked_at < max_age:
             return known
@@ -75,7 +75,7 @@ class RegistryDigests:
         return answer
 
 
-def _fingerprint(credentials: RegistryCredentials | None) -> str:
+def credentials_fingerprint(credentials: RegistryCredentials | None) -> str:
     if credentials is None:
         return ""
     parts = (credentials.serveraddress, credentials.username, credentials.password, credentials.identitytoken)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.docker.adapter import DockerAdapter
-from controller.port.errors import InUse
+from controller.metrics import DOCKER_CALLS
+from controller.port.errors import InUse, NotFound
 from tests.integration.stack import NO_FILES, Registries, Scope, container_spec
 
 
@@ -128,3 +129,39 @@ async def test_ensure_network_collapses_existing_unused_duplicates(
 
     assert await adapter.ensure_network(name) == oldest
     assert [n["Id"] for n in networks_named(docker_engine, name)] == [oldest]
+
+
+async def test_a_network_is_asked_for_once_and_made_again_once_a_container_finds_it_gone(
+    adapter: DockerAdapter, registries: Registries, scope: Scope, docker_engine: Any
+) -> None:
+    name = scope.name("known")
+    first = await adapter.ensure_network(name)
+    asked = docker_calls("ensure_network")
+    assert await adapter.ensure_network(name) == first
+    assert docker_calls("ensure_network") == asked  # known: no call
+
+    docker_engine.remove_network(first)  # by hand, behind the adapter's back
+    spec = container_spec(
+        scope.name("joiner"), registries.ref(registries.plain, "langgraph"), labels=scope.labels, network=name
+    )
+
+    # Newer daemons refuse the create, older ones (API 1.41) the start: either way it says so.
+    async def create_and_start() -> None:
+        await adapter.start_container(await adapter.create_container(spec, NO_FILES, network_id=first))
+
+    with pytest.raises(NotFound) as caught:
+        await create_and_start()
+    assert caught.value.resource == "network"
+
+    made_again = await adapter.ensure_network(name)
+    assert made_again != first
+    assert [n["Id"] for n in networks_named(docker_engine, name)] == [made_again]
+
+
+def docker_calls(operation: str) -> float:
+    return sum(
+        sample.value
+        for metric in DOCKER_CALLS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["operation"] == operation
+    )

@@ -177,7 +177,7 @@ class FakeRuntime:
         if spec.image not in self.images:
             raise ImageNotFound(f"No such image: {spec.image}", 404)
         if spec.network is not None and network_id not in self.networks.values():
-            raise ContainerRuntimeError(f"network {network_id} not found", 404)
+            raise NotFound(f"network {network_id} not found", 404, resource="network")
         container = self._new(spec)
         await self.write_files(container.id, files)
         return container.id

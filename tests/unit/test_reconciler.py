@@ -109,6 +109,9 @@ class RecordingKube(FakeKube):
         self.written.set()
 
 
+NO_PULL_WINDOW = ControllerSettings(instance=INSTANCE, registry_prefix=PREFIX, pull_window_seconds=0)
+
+
 class World:
     """One Workspace, the fakes, and the reconciler, driven pass by pass like the per-Workspace loop."""
 
@@ -328,7 +331,8 @@ def test_a_steady_pass_after_a_resync_list_asks_the_runtime_nothing() -> None:
 
 def test_a_changed_spec_replaces_the_container_pulling_before_removing_and_keeping_the_volumes() -> None:
     async def scenario() -> None:
-        world = await running_world(env=[{"name": "GREETING", "value": "hello"}])
+        # No pull window: the moving tag pulled for the first container is pulled again for the second.
+        world = await running_world(settings=NO_PULL_WINDOW, env=[{"name": "GREETING", "value": "hello"}])
         old = world.container()
         old_hash = world.status["container"]["configHash"]
         mark, events = world.mark(), len(world.kube.events)
@@ -584,7 +588,7 @@ def test_an_image_that_may_never_be_pulled_and_is_absent_stalls_without_a_pull()
 
         assert world.cond("Stalled") == ("True", "ImageNotFound")
         assert world.runtime.count("pull_image") == 0
-        assert world.runtime.count("create_container") == 0
+        assert not world.runtime.containers  # the create went first, and the daemon refused it
 
     asyncio.run(scenario())
 
@@ -718,7 +722,7 @@ def test_a_long_pull_is_reported_as_pulling_while_it_waits(monkeypatch: pytest.M
 
 def test_a_replacement_is_reported_as_rolling_out_while_the_new_image_is_pulled() -> None:
     async def scenario() -> None:
-        world = await running_world()
+        world = await running_world(settings=NO_PULL_WINDOW)
         first = world.container()
         world.runtime.hold_pulls = asyncio.Event()
         world.change_spec(env=[{"name": "MODEL", "value": "next"}])
@@ -1111,5 +1115,124 @@ def test_a_failed_restart_reports_the_stopped_container_not_the_one_seen_running
         assert world.cond("Ready") == ("False", "ContainerExited")
         assert world.cond("Synced")[0] == "False"
         assert "failed to start container" in (world.condition("Synced") or {})["message"]
+
+    asyncio.run(scenario())
+
+
+# --- Docker calls per provision --------------------------------------------------------------------
+
+
+PINNED = f"{PREFIX}/agent:1.2.3"
+PINNED_ID = "sha256:" + "d" * 64
+
+
+def test_an_image_already_on_the_host_costs_no_inspect_and_no_pull() -> None:
+    async def scenario() -> None:
+        world = World(registry={PINNED: PINNED_ID}, image=PINNED)
+        await world.runtime.pull_image(PINNED)  # there before the Workspace
+        await world.start()
+        await world.observer.refresh()  # the resync's list, as the controller starts with
+        mark = world.mark()
+
+        await world.reconcile()
+
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        ops = world.ops_since(mark)
+        assert "pull_image" not in ops
+        # inspect_image once, by ID, for status.container.imageDigest; never by the reference
+        assert [ref for op, ref in world.calls_since(mark) if op == "inspect_image"] == [PINNED_ID]
+        assert ops.count("list_containers") == 0  # strays come from the resync's list
+        assert ops.count("create_container") == 1
+        # two volumes, create (with the files), start, and the inspect that reads the port: the raw SDK
+        # doing the same work makes all but the inspect
+        assert sorted(ops) == sorted(
+            ["ensure_network", "ensure_volume", "ensure_volume", "create_container", "write_files"]
+            + ["start_container", "inspect_container", "inspect_image"]
+        )
+
+    asyncio.run(scenario())
+
+
+def test_an_image_not_on_the_host_is_pulled_when_the_create_says_so_then_created() -> None:
+    async def scenario() -> None:
+        world = World(registry={PINNED: PINNED_ID}, image=PINNED, imagePullPolicy="IfNotPresent")
+        mark = world.mark()
+
+        await world.reconcile()
+
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        ops = world.ops_since(mark)
+        first_create = ops.index("create_container")
+        assert ops.index("pull_image") > first_create
+        assert ops.count("create_container") == 2  # refused (no such image), then made
+        assert "Pulled" in world.kube.reasons()
+
+    asyncio.run(scenario())
+
+
+def test_a_moving_tag_pulled_within_the_pull_window_is_not_pulled_again() -> None:
+    async def scenario() -> None:
+        world = await running_world()  # a :latest image, pulled for its first container
+        assert world.runtime.count("pull_image") == 1
+        world.runtime.containers.pop(world.container().id)  # removed by hand
+
+        await world.reconcile()
+
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.runtime.count("pull_image") == 1  # the pull of a moment ago serves
+
+        without = await running_world(settings=NO_PULL_WINDOW)  # WC_PULL_WINDOW=0: the Go provisioner's rule
+        without.runtime.containers.pop(without.container().id)
+        await without.reconcile()
+        assert without.runtime.count("pull_image") == 2
+
+    asyncio.run(scenario())
+
+
+def test_pull_policy_always_pulls_for_every_create_whatever_the_pull_window() -> None:
+    async def scenario() -> None:
+        world = await running_world(imagePullPolicy="Always")
+        world.runtime.containers.pop(world.container().id)  # removed by hand, at once
+
+        await world.reconcile()
+
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.runtime.count("pull_image") == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_container_renamed_since_the_last_list_is_removed_by_id_before_the_new_one_is_made() -> None:
+    async def scenario() -> None:
+        world = await running_world()
+        await world.observer.refresh()  # the list shows it under its own name
+        renamed = world.container()
+        await world.runtime.rename_container(renamed.id, "by-hand")  # by hand: no touch the observer sees
+        mark = world.mark()
+
+        await world.reconcile(fresh=True)  # the rename event: its name holds nothing now
+
+        assert ("remove_container", renamed.id) in world.calls_since(mark)
+        assert [c.name for c in world.runtime.containers.values()] == [NAME]
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+
+    asyncio.run(scenario())
+
+
+def test_a_container_made_after_the_last_list_and_renamed_is_found_by_a_new_list() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        await world.observer.refresh()  # the resync's list, taken before the container existed
+        await world.reconcile()
+        renamed = world.container()
+        await world.runtime.rename_container(renamed.id, f"{NAME}-old")
+        mark = world.mark()
+
+        await world.reconcile(fresh=True)
+
+        assert world.ops_since(mark).count("list_containers") == 1  # one list, for everyone
+        assert ("remove_container", renamed.id) in world.calls_since(mark)
+        assert [c.name for c in world.runtime.containers.values()] == [NAME]
 
     asyncio.run(scenario())

@@ -1,0 +1,73 @@
+"""Pulls of one image on one Docker host, shared by the Workspaces that need it at about the same time.
+
+A moving tag (`:latest`) is re-pulled before each create, as the Go provisioner did, so that a cached
+copy is never trusted for long. Trusted for `window` seconds instead of not at all, a burst of 300
+Workspaces on 9 images costs 9 pulls, not 300: a pull finished within the window serves every create
+that follows, and creates asking while a pull is under way wait for that one. A failed pull is not
+remembered (the next pass asks the registry again, under its own backoff). Credentials are part of the
+key: one tenant's pull Secret never fetches the image another tenant's Workspace runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from controller.port.values import RegistryCredentials
+from controller.reconcile.registry_digests import credentials_fingerprint
+
+_KEPT = 256
+_FORGET_AFTER = 3600.0  # longer than any sensible window
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """A finished pull: the image ID it gave, and whether this caller's own request made it."""
+
+    image_id: str
+    shared: bool
+
+
+class RecentPulls:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._done: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self._pulling: dict[tuple[str, str, str], asyncio.Future[str]] = {}
+        self.pulls = 0
+        """Pulls started (the tests and the benchmark read it)."""
+
+    async def pull(
+        self,
+        image: str,
+        platform: str | None,
+        credentials: RegistryCredentials | None,
+        do_pull: Callable[[], Awaitable[str]],
+        *,
+        window: float,
+    ) -> Pulled:
+        """The image pulled no longer than `window` seconds ago (0: a pull of its own, or the one under
+        way), `do_pull` making it when none is."""
+        key = (image, platform or "", credentials_fingerprint(credentials))
+        done = self._done.get(key)
+        if done is not None and self._monotonic() - done[0] < window:
+            return Pulled(done[1], shared=True)
+        pulling = self._pulling.get(key)
+        if pulling is not None:
+            return Pulled(await asyncio.shield(pulling), shared=True)
+        pulling = asyncio.ensure_future(self._pull(key, do_pull))
+        self._pulling[key] = pulling
+        return Pulled(await asyncio.shield(pulling), shared=False)
+
+    async def _pull(self, key: tuple[str, str, str], do_pull: Callable[[], Awaitable[str]]) -> str:
+        self.pulls += 1
+        try:
+            image_id = await do_pull()
+        finally:
+            self._pulling.pop(key, None)
+        now = self._monotonic()
+        if len(self._done) >= _KEPT:
+            self._done = {k: v for k, v in self._done.items() if now - v[0] < _FORGET_AFTER}
+        self._done[key] = (now, image_id)
+        return image_id
