@@ -52,7 +52,7 @@ def raw_provision(session: StackSession, spec: Mapping[str, Any], n: int, concur
 
 def cheap_containers(session: StackSession, labels: list[dict[str, str]], *, workers: int = 8) -> list[str]:
     """One running container per label set: the test image's busybox sleeping, made `workers` at a time."""
-    image = session.registry.image(NO_HEALTHCHECK_RUNTIME)
+    image = session.no_healthcheck_image
     api = session.docker.api
 
     def make(labels: dict[str, str]) -> str:
