@@ -48,8 +48,8 @@ crds: $(STAMP) ## Regenerate crds/ from the pydantic models
 	$(PY) -m controller.api.crd --write
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks against raw Docker SDK calls (prints ratios)
-	$(PY) -m benchmarks
+bench: $(STAMP) ## Benchmarks against raw Docker SDK calls (prints ratios); BENCH_ARGS=--quick for a small scale run
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 .PHONY: image
 image: $(STAMP) ## Build the controller image ($(IMAGE)) with the local Docker Engine
