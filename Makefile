@@ -56,7 +56,7 @@ image: $(STAMP) ## Build the controller image ($(IMAGE)) with the local Docker E
 	PYTHON=$(PY) bash hack/image/build.sh $(IMAGE)
 
 .PHONY: controlplane
-controlplane: ## Build (or reuse) the cached kube-apiserver, kubectl and etcd binaries
+controlplane: ## Build (or reuse) the cached kube-apiserver, kubectl, etcd and helm binaries
 	bash hack/build-controlplane.sh
 
 .PHONY: down

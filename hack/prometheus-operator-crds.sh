@@ -4,7 +4,10 @@
 # example/prometheus-operator-crd) and cached in the Go module cache. The tests install them to check
 # deploy/prometheus against the schemas the operator itself ships.
 set -euo pipefail
-version=${PROMETHEUS_OPERATOR_VERSION:-v0.94.0}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+version=$PROMETHEUS_OPERATOR_VERSION
 dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@${version}" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 crds="$dir/example/prometheus-operator-crd"

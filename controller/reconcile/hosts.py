@@ -322,7 +322,7 @@ class HostRegistry:
                     host.observer,
                     self._triggers,
                     self._settings.resync_seconds,
-                    wake=lambda: self._wake_host(name),
+                    wake=lambda: self._wake_host(name, routine=True),
                 ),
                 name=f"resync-{name}",
             ),
@@ -445,12 +445,13 @@ class HostRegistry:
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
-    def _wake_host(self, name: str) -> None:
+    def _wake_host(self, name: str, *, routine: bool = False) -> None:
         """The Workspaces on host `name` take a look (its list was refreshed, or its state changed), and
-        so do those on no host yet (waiting for a Secret, for room, or not looked at yet)."""
+        so do those on no host yet (waiting for a Secret, for room, or not looked at yet). `routine`:
+        the periodic resync, which leaves a loop backing off after a failure to its backoff."""
         for uid in self._triggers.registered():
             if self.scheduler.host_of(uid) in (None, name):
-                self._triggers.wake(uid)
+                self._triggers.wake(uid, routine=routine)
 
     def _wake_for_placement(self, name: str) -> None:
         host = self._hosts.get(name)

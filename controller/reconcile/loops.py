@@ -135,7 +135,7 @@ class WorkspaceLoops:
             return False
         result = await self._pass(uid, obj)
         if result is not None and result.requeue_after != 0:
-            await self._triggers.wait(uid, result.requeue_after)
+            await self._triggers.wait(uid, result.requeue_after, backing_off=result.result == "error")
         return False  # a pass cancelled by a deletion, or asked to go again at once, goes on at once
 
     async def _pass(self, uid: str, obj: WorkspaceObject) -> Result | None:

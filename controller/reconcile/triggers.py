@@ -13,6 +13,7 @@ class Triggers:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._urgent: set[str] = set()
+        self._backing_off: set[str] = set()
 
     def register(self, uid: str) -> asyncio.Event:
         return self._events.setdefault(uid, asyncio.Event())
@@ -20,24 +21,31 @@ class Triggers:
     def unregister(self, uid: str) -> None:
         self._events.pop(uid, None)
         self._urgent.discard(uid)
+        self._backing_off.discard(uid)
 
-    def wake(self, uid: str, *, fresh_observation: bool = False) -> bool:
+    def wake(self, uid: str, *, fresh_observation: bool = False, routine: bool = False) -> bool:
         """Ask for a reconcile of one Workspace; False if no loop runs for that uid here.
 
         ``fresh_observation`` asks the next pass to inspect its container rather than trust the last
-        batched list (a Docker event said something changed).
+        batched list (a Docker event said something changed). A ``routine`` wake (a container event, the
+        periodic resync) does not cut short the backoff of a loop whose last pass failed: that pass's own
+        creates, starts and removals send events, and a resync comes every few seconds in some setups,
+        either of which would otherwise retry a failing pass at once, again and again. A change of the
+        Workspace, or of its host's state, still ends the wait.
         """
         event = self._events.get(uid)
         if event is None:
             return False
         if fresh_observation:
             self._urgent.add(uid)
+        if routine and uid in self._backing_off:
+            return True
         event.set()
         return True
 
-    def wake_all(self) -> None:
-        for event in self._events.values():
-            event.set()
+    def wake_all(self, *, routine: bool = False) -> None:
+        for uid in self._events:
+            self.wake(uid, routine=routine)
 
     def registered(self) -> list[str]:
         """The uids of the loops that run here."""
@@ -50,15 +58,19 @@ class Triggers:
             return True
         return False
 
-    async def wait(self, uid: str, seconds: float | None) -> bool:
-        """Wait for a wake-up or the timeout; True when woken. Clears the trigger either way."""
+    async def wait(self, uid: str, seconds: float | None, *, backing_off: bool = False) -> bool:
+        """Wait for a wake-up or the timeout; True when woken. Clears the trigger either way.
+        `backing_off`: after a failed pass, when Docker events do not end the wait (see `wake`)."""
         event = self.register(uid)
+        if backing_off:
+            self._backing_off.add(uid)
         try:
             await asyncio.wait_for(event.wait(), seconds)
             return True
         except TimeoutError:
             return False
         finally:
+            self._backing_off.discard(uid)
             event.clear()
 
     def __len__(self) -> int:

@@ -25,8 +25,8 @@ async def resync_forever(
     observer: Observer, triggers: Triggers, interval: float, *, wake: Callable[[], None] | None = None
 ) -> None:
     """The safety net: one list for everyone, then every loop takes a look (`wake`: the loops of the
-    runtime's Workspaces; default every loop)."""
-    wake_all = wake or triggers.wake_all
+    runtime's Workspaces; default every loop, but not one backing off after a failed pass)."""
+    wake_all = wake or (lambda: triggers.wake_all(routine=True))
     while True:
         try:
             await observer.refresh()
@@ -66,7 +66,7 @@ async def follow_runtime_events(
                 observer.note_event(event)
                 uid = event.labels.get(labels.UID_LABEL)
                 if uid:
-                    triggers.wake(uid, fresh_observation=True)
+                    triggers.wake(uid, fresh_observation=True, routine=True)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -4,59 +4,32 @@ running controller has every metric the rules query, with the label values they 
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import shutil
 import subprocess
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from controller.port import errors
 from tests.support.polling import wait_until
-from tests.support.stack import REPO, free_port
+from tests.support.prometheus import RULES, metric_names, plain_rules, query
+from tests.support.prometheus import prometheus_fixture as prometheus_fixture
+from tests.support.stack import REPO
 from tests.support.workspaces import WorkspaceHarness, workspace_manifest
 
 pytestmark = pytest.mark.e2e
 
-RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
 ALERT_TESTS = REPO / "tests" / "prometheus" / "alerts-test.yaml"
-PROMETHEUS = shutil.which("prometheus") or "prometheus"  # Debian's prometheus (.ci/run installs it)
 PROMTOOL = shutil.which("promtool") or "promtool"
-
-# PromQL words that are not metric names.
-_NOT_METRICS = {
-    "sum", "rate", "increase", "by", "without", "on", "ignoring", "and", "or", "unless", "count", "avg",
-    "max", "min", "histogram_quantile", "irate", "delta", "abs", "absent", "group_left", "group_right",
-}  # fmt: skip
-
-
-def plain_rules(tmp_path: Path) -> Path:
-    """The PrometheusRule's groups as the rule file Prometheus and promtool read."""
-    rule = yaml.safe_load(RULES.read_text())
-    path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    return path
 
 
 def exprs() -> list[str]:
     rule = yaml.safe_load(RULES.read_text())
     return [r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]]
-
-
-def metric_names(expr: str) -> set[str]:
-    stripped = re.sub(r'"[^"]*"', "", expr)
-    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", stripped)
-    stripped = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", stripped)
-    words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped))
-    return {w for w in words if w not in _NOT_METRICS and "_" in w}
 
 
 def matched_label_values(expr: str) -> set[tuple[str, str]]:
@@ -98,57 +71,6 @@ def test_label_values_the_rules_match_are_ones_the_controller_writes() -> None:
                 assert value in outcomes, f"{expr}: no Docker call outcome is called {value!r}"
             if label == "outcome" and "sweep_passes" in expr:
                 assert value in ("completed", "skipped", "dry_run"), expr
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """A real Prometheus on loopback scraping a controller's metrics port every second."""
-    port, target = free_port(), free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(plain_rules(tmp_path))],
-        "scrape_configs": [
-            {"job_name": "workspace-controller", "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "prometheus.log").open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _get(f"{url}/-/ready") is not None, timeout=60, what="Prometheus ready")
-        yield url, target
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _get(url: str) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = response.read()
-    except OSError:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body
-
-
-def query(url: str, promql: str) -> list[dict[str, Any]]:
-    answer = _get(f"{url}/api/v1/query?query={urllib.parse.quote(promql)}")
-    assert isinstance(answer, dict), answer
-    assert answer.get("status") == "success", answer
-    result: list[dict[str, Any]] = answer["data"]["result"]
-    return result
 
 
 def test_a_real_prometheus_scrapes_every_metric_the_rules_query(

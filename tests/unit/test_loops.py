@@ -753,3 +753,24 @@ def test_deleted_before_a_loop_first_ran_leaves_no_trigger_registered() -> None:
         assert len(h.triggers) == 0, "the trigger of a gone Workspace is still registered"
 
     run(scenario)
+
+
+def test_a_failing_pass_is_not_retried_at_once_by_its_own_docker_events_nor_the_resync() -> None:
+    """No hot loop: each failed pass creates and removes containers (events for it) and a resync wakes
+    everyone; a loop backing off waits its backoff out, and a change to the Workspace still ends it."""
+
+    async def scenario(h: Harness) -> None:
+        h.scripts[UID_A] = [Result("error", DEADLINE * 4)] * 2
+        h.create(workspace(finalizers=[FINALIZER]))
+        await eventually(lambda: len(h.passes[UID_A]) == 1, "the first pass")
+        for _ in range(20):
+            h.triggers.wake(UID_A, fresh_observation=True, routine=True)  # create, start, die, destroy
+            h.triggers.wake_all(routine=True)  # the resync
+            await asyncio.sleep(TICK)
+        await stays(lambda: len(h.passes[UID_A]) == 1, "no pass before the backoff ends")
+        h.edit(UID_A, new_generation)
+        h.deliver(UID_A)  # the user fixed the spec
+        await eventually(lambda: len(h.passes[UID_A]) == 2, "a pass for the change, at once")
+        assert h.passes[UID_A][1].fresh  # the events were noted: it inspects
+
+    run(scenario)

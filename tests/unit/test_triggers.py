@@ -145,3 +145,28 @@ def test_registering_twice_returns_the_same_trigger() -> None:
     assert triggers.register("a") is first
     assert first.is_set()
     assert len(triggers) == 1
+
+
+def test_routine_wakes_do_not_cut_a_backoff_short_but_a_change_of_the_workspace_does() -> None:
+    async def scenario() -> None:
+        triggers = Triggers()
+        triggers.register("a")
+        backing_off = asyncio.create_task(triggers.wait("a", 0.3, backing_off=True))
+        await asyncio.sleep(0)
+        # The failing pass's own create/start/remove events, and the resync: noted, the wait goes on.
+        assert triggers.wake("a", fresh_observation=True, routine=True) is True
+        triggers.wake_all(routine=True)
+        assert await asyncio.wait_for(backing_off, DEADLINE) is False
+        assert triggers.take_fresh_observation("a") is True  # the next pass inspects
+
+        backing_off = asyncio.create_task(triggers.wait("a", DEADLINE, backing_off=True))
+        await asyncio.sleep(0)
+        triggers.wake("a")  # the spec changed (the watch), or the host came back
+        assert await asyncio.wait_for(backing_off, DEADLINE) is True
+
+        plain = asyncio.create_task(triggers.wait("a", DEADLINE))  # not after a failure: events end it
+        await asyncio.sleep(0)
+        triggers.wake("a", fresh_observation=True, routine=True)
+        assert await asyncio.wait_for(plain, DEADLINE) is True
+
+    asyncio.run(scenario())
