@@ -1145,10 +1145,8 @@ def test_an_image_already_on_the_host_costs_no_inspect_and_no_pull() -> None:
         assert ops.count("create_container") == 1
         # two volumes, create (with the files), start, and the inspect that reads the port: the raw SDK
         # doing the same work makes all but the inspect
-        assert sorted(ops) == sorted(
-            ["ensure_network", "ensure_volume", "ensure_volume", "create_container", "write_files"]
-            + ["start_container", "inspect_container", "inspect_image"]
-        )
+        made = ["ensure_network", "ensure_volume", "ensure_volume", "create_container", "write_files"]
+        assert sorted(ops) == sorted([*made, "start_container", "inspect_container", "inspect_image"])
 
     asyncio.run(scenario())
 
