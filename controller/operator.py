@@ -104,7 +104,10 @@ class Controller:
             settings=settings, kube=kube, triggers=triggers, connect=docker_connector(settings)
         )
         policies = PolicyStore(
-            kube, default_image_prefix=settings.registry_prefix, wake_all=triggers.wake_all
+            kube,
+            default_image_prefix=settings.registry_prefix,
+            wake_all=triggers.wake_all,
+            wake_namespace=triggers.wake_namespace,
         )
         reconciler = Reconciler(
             hosts=hosts,

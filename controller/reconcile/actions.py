@@ -305,6 +305,8 @@ class ActionRunner:
             # made for another Workspace within the pull window.
             await self._pull_recent(plan, journal, policy, own=policy == "Always")
             image_ready = True
+        # Marked before the call as well as after it: the daemon's `create` event may come first.
+        self._observer.touched(plan.name)
         try:
             # Config files and the token are in /configs before the agent's first instruction runs.
             try:

@@ -61,6 +61,7 @@ class WorkspaceLoops:
         self._bodies: dict[str, Mapping[str, Any]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._passes: dict[str, asyncio.Task[Result]] = {}
+        self._passed_version: dict[str, str] = {}  # uid -> resourceVersion the last pass started from
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -83,7 +84,7 @@ class WorkspaceLoops:
             return
         self._bodies[uid] = body
         if uid not in self._tasks:
-            self._triggers.register(uid)
+            self._triggers.register(uid, str((body.get("metadata") or {}).get("namespace", "")))
             self._tasks[uid] = asyncio.create_task(self._run(uid), name=f"workspace-{uid}")
             self._counted()
             return
@@ -91,7 +92,10 @@ class WorkspaceLoops:
             in_flight = self._passes.get(uid)
             if in_flight is not None:
                 in_flight.cancel()
-        if needs_attention(body):
+        # The very version a pass already started from asks for nothing more (the watch brings the
+        # finalizer this loop added, say, while the pass that followed it is under way).
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if needs_attention(body) and (version is None or version != self._passed_version.get(uid)):
             self._triggers.wake(uid)
 
     async def close(self) -> None:
@@ -120,6 +124,7 @@ class WorkspaceLoops:
                     await self._triggers.wait(uid, RECOVERY_DELAY)
         finally:
             self._triggers.unregister(uid)
+            self._passed_version.pop(uid, None)
             if self._tasks.get(uid) is asyncio.current_task():
                 del self._tasks[uid]
             self._counted()
@@ -133,6 +138,9 @@ class WorkspaceLoops:
         if not finalizer.has_finalizer(body):
             await self._patch(obj, finalizer.add_finalizer(body), "add the finalizer")
             return False
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version is not None:
+            self._passed_version[uid] = str(version)
         result = await self._pass(uid, obj)
         if result is not None and result.requeue_after != 0:
             await self._triggers.wait(uid, result.requeue_after, backing_off=result.result == "error")

@@ -27,6 +27,11 @@ def _fingerprint(container: ObservedContainer) -> tuple[str, str, str | None, st
     return (container.id, container.state, container.health, labels.read_config_hash(container.labels))
 
 
+OWN_ECHO_SECONDS = 10.0
+"""How long after this controller changed a container its `create` and `start` events are taken for the
+echo of that change."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     by_name: Mapping[str, ObservedContainer]
@@ -76,6 +81,28 @@ class Observer:
         if snapshot is None or any(self._changed_at.get(n, 0.0) >= snapshot.taken_at for n in names):
             snapshot = await self.refresh()
         return [c for c in snapshot.by_name.values() if c.labels.get(labels.UID_LABEL) == uid]
+
+    def news(self, event: ContainerEvent) -> bool:
+        """Whether the event may say something the last inspect of its container did not: the `create`
+        and `start` of a container already seen running, or a health verdict already known, are the
+        echo of this controller's own create and start (or of what it has seen since), and need no look.
+        Everything else (die, oom, kill, stop, destroy, rename, pause, ...) does."""
+        known = self._details.get(event.name)
+        if known is None:
+            # Made or started by this controller a moment ago, and not looked at since: the pass that
+            # did it inspects it next (the daemon's event comes before that pass's inspect does).
+            changed = self._changed_at.get(event.name)
+            ours = changed is not None and time.monotonic() - changed < OWN_ECHO_SECONDS
+            return not (ours and event.kind in ("create", "start"))
+        if known.id != event.container_id:
+            return True
+        if event.kind == "create":
+            return False
+        if event.kind == "start":
+            return not known.running
+        if event.kind == "health_status":
+            return event.health is None or event.health != known.health
+        return True
 
     def forget(self, name: str) -> None:
         self._details.pop(name, None)

@@ -41,10 +41,18 @@ RETRY_DELAY = 5.0
 
 
 class PolicyStore:
-    def __init__(self, kube: KubeApi, *, default_image_prefix: str, wake_all: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        *,
+        default_image_prefix: str,
+        wake_all: Callable[[], None],
+        wake_namespace: Callable[[str], None] | None = None,
+    ) -> None:
         self._kube = kube
         self._default_image_prefix = default_image_prefix.rstrip("/")
         self._wake_all = wake_all
+        self._wake_namespace = wake_namespace
         self._policies: dict[str, tuple[int, WorkspacePolicySpec]] = {}  # name -> (generation, spec)
         self._namespaces: dict[str, dict[str, str]] = {}
         self._published: dict[str, Mapping[str, Any]] = {}  # policy name -> status last written
@@ -96,7 +104,11 @@ class PolicyStore:
             self._namespaces[name] = labels
         if changed:
             self._changed.set()
-            self._wake_all()
+            # Only that namespace's Workspaces are judged by its labels (a new one has none yet).
+            if self._wake_namespace is not None:
+                self._wake_namespace(name)
+            else:
+                self._wake_all()
 
     def effective_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """The published object changed: deleted or edited by someone else, it is written again."""

@@ -14,14 +14,18 @@ class Triggers:
         self._events: dict[str, asyncio.Event] = {}
         self._urgent: set[str] = set()
         self._backing_off: set[str] = set()
+        self._namespaces: dict[str, str] = {}
 
-    def register(self, uid: str) -> asyncio.Event:
+    def register(self, uid: str, namespace: str | None = None) -> asyncio.Event:
+        if namespace is not None:
+            self._namespaces[uid] = namespace
         return self._events.setdefault(uid, asyncio.Event())
 
     def unregister(self, uid: str) -> None:
         self._events.pop(uid, None)
         self._urgent.discard(uid)
         self._backing_off.discard(uid)
+        self._namespaces.pop(uid, None)
 
     def wake(self, uid: str, *, fresh_observation: bool = False, routine: bool = False) -> bool:
         """Ask for a reconcile of one Workspace; False if no loop runs for that uid here.
@@ -42,6 +46,12 @@ class Triggers:
             return True
         event.set()
         return True
+
+    def wake_namespace(self, namespace: str) -> None:
+        """Wake the loops of the Workspaces in `namespace` (its labels changed: what it is granted)."""
+        for uid, where in list(self._namespaces.items()):
+            if where == namespace:
+                self.wake(uid)
 
     def wake_all(self, *, routine: bool = False) -> None:
         for uid in self._events:

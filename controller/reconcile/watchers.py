@@ -65,7 +65,7 @@ async def follow_runtime_events(
                     continue
                 observer.note_event(event)
                 uid = event.labels.get(labels.UID_LABEL)
-                if uid:
+                if uid and observer.news(event):
                     triggers.wake(uid, fresh_observation=True, routine=True)
         except asyncio.CancelledError:
             raise

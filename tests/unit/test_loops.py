@@ -774,3 +774,20 @@ def test_a_failing_pass_is_not_retried_at_once_by_its_own_docker_events_nor_the_
         assert h.passes[UID_A][1].fresh  # the events were noted: it inspects
 
     run(scenario)
+
+
+def test_the_watch_bringing_the_version_a_pass_started_from_asks_for_no_second_pass() -> None:
+    """The loop adds its finalizer and passes on the object the API server answered with; the watch then
+    brings that same version (no status yet, so it looks unobserved): no pass for it. A newer one does."""
+
+    async def scenario(h: Harness) -> None:
+        h.create(workspace())
+        await eventually(lambda: len(h.passes[UID_A]) == 1, "the first pass")
+        assert h.finalizers(UID_A) == [FINALIZER]
+        h.deliver(UID_A)  # the finalizer patch, as the watch delivers it
+        await stays(lambda: len(h.passes[UID_A]) == 1, "no second pass for the same version")
+        h.edit(UID_A, new_generation)
+        h.deliver(UID_A)
+        await eventually(lambda: len(h.passes[UID_A]) == 2, "a pass for the new generation")
+
+    run(scenario)

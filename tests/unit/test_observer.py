@@ -157,3 +157,35 @@ def test_exit_codes_of_containers_no_longer_listed_are_forgotten() -> None:
     seen = asyncio.run(watcher.observe(NAME, fresh=True))
     assert seen is not None
     assert seen.exit_code is None
+
+
+def test_only_events_that_may_say_something_new_are_news() -> None:
+    """The create and start this controller made, and a health verdict it has already seen, are echoes:
+    no pass inspects for them. A die, a kill, a destroy, another verdict, another container are news."""
+
+    runtime, container_id = running_workspace()
+    runtime.containers[container_id].health = "healthy"
+
+    async def scenario() -> None:
+        observer = Observer(runtime, INSTANCE)
+
+        def event(kind: str, *, cid: str = container_id, health: Any = None) -> ContainerEvent:
+            return ContainerEvent(kind=kind, action=kind, container_id=cid, name=NAME, health=health)
+
+        assert observer.news(event("start"))  # never inspected: anything is news
+        observer.touched(NAME)  # this controller creates and starts it; its pass inspects after
+        assert not observer.news(event("create"))
+        assert not observer.news(event("start"))
+        assert observer.news(event("die"))
+        seen = await observer.observe(NAME, fresh=True)
+        assert seen is not None
+        assert seen.running
+        assert not observer.news(event("create"))
+        assert not observer.news(event("start"))
+        assert not observer.news(event("health_status", health="healthy"))
+        assert observer.news(event("health_status", health="unhealthy"))
+        for kind in ("die", "oom", "kill", "stop", "destroy", "rename", "pause", "unpause"):
+            assert observer.news(event(kind)), kind
+        assert observer.news(event("start", cid="another-container"))
+
+    asyncio.run(scenario())

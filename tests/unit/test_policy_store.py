@@ -716,3 +716,19 @@ def test_a_publication_the_rbac_forbids_is_not_retried_until_something_changes(
             publisher.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_namespace_label_change_wakes_only_that_namespaces_loops_when_it_can() -> None:
+    async def scenario() -> None:
+        kube = CountingKube(policies={"p3": policy("p3", TIER3_PROD)})
+        every, woken = Wakes(), []
+        store = PolicyStore(kube, default_image_prefix=PREFIX, wake_all=every, wake_namespace=woken.append)
+        await store.load()
+
+        store.namespace_event(None, namespace("team-a", {"env": "dev"}))
+        store.namespace_event("MODIFIED", namespace("team-a", PROD))
+        store.namespace_event("MODIFIED", namespace("team-b", PROD))
+        assert woken == ["team-a", "team-a", "team-b"]
+        assert every.count == 0  # a namespace's labels judge its own Workspaces, no one else's
+
+    asyncio.run(scenario())

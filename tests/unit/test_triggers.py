@@ -170,3 +170,16 @@ def test_routine_wakes_do_not_cut_a_backoff_short_but_a_change_of_the_workspace_
         assert await asyncio.wait_for(plain, DEADLINE) is True
 
     asyncio.run(scenario())
+
+
+def test_wake_namespace_wakes_the_loops_of_that_namespace_only() -> None:
+    triggers = Triggers()
+    a = triggers.register("a", "team-a")
+    b = triggers.register("b", "team-b")
+    unplaced = triggers.register("c")  # registered by a wait before the watch told its namespace
+
+    triggers.wake_namespace("team-a")
+
+    assert a.is_set()
+    assert not b.is_set()
+    assert not unplaced.is_set()
