@@ -721,7 +721,7 @@ def test_a_publication_the_rbac_forbids_is_not_retried_until_something_changes(
 def test_a_namespace_label_change_wakes_only_that_namespaces_loops_when_it_can() -> None:
     async def scenario() -> None:
         kube = CountingKube(policies={"p3": policy("p3", TIER3_PROD)})
-        every, woken = Wakes(), []
+        every, woken = Wakes(), list[str]()
         store = PolicyStore(kube, default_image_prefix=PREFIX, wake_all=every, wake_namespace=woken.append)
         await store.load()
 
