@@ -300,11 +300,12 @@ class ActionRunner:
             if verdict == "adopt":
                 adopting.append(volume.name)
         policy = plan.image_pull_policy
+        shared_pull = False
         if not image_ready and pulls_first(policy, plan.image):
             # Always means a pull of its own, as for the kubelet; a moving tag (no policy) may use one
             # made for another Workspace within the pull window.
             await self._pull_recent(plan, journal, policy, own=policy == "Always")
-            image_ready = True
+            image_ready, shared_pull = True, policy != "Always"
         # Marked before the call as well as after it: the daemon's `create` event may come first.
         self._observer.touched(plan.name)
         try:
@@ -312,10 +313,14 @@ class ActionRunner:
             try:
                 container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
             except ImageNotFound:
-                # Created first, pulled only when missing: an image that is there costs no inspect.
-                if image_ready:
+                # Created first, pulled only when missing: an image that is there costs no inspect. One
+                # pulled a moment ago for another Workspace and removed since (rmi, image GC): pulled again.
+                if image_ready and not shared_pull:
                     raise
-                await self._ensure_image(plan, journal)
+                if shared_pull:
+                    await self._pull_recent(plan, journal, policy, own=True)
+                else:
+                    await self._ensure_image(plan, journal)
                 container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
             except NotFound as exc:
                 if exc.resource != "network" or not spec.network:
@@ -330,7 +335,8 @@ class ActionRunner:
             existing = await self._observer.observe(plan.name)
             owner = labels.read_owner(existing.labels, self._instance) if existing else None
             if existing is not None and (owner is None or owner.uid != plan.workspace.uid):
-                raise StepFailed(Failure(name_conflict(plan.name), stalled=True)) from None
+                legacy = labels.made_by_go_provisioner(existing.labels)
+                raise StepFailed(Failure(name_conflict(plan.name, legacy=legacy), stalled=True)) from None
             journal.requeue_after = ADOPT_REQUEUE
             return existing
         except ContainerRuntimeError as exc:

@@ -17,15 +17,16 @@ _KEPT = 1024
 
 class ImageDigests:
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str, str], str | None] = {}
+        self._known: dict[tuple[str, str, str], str] = {}
         self._asking: dict[tuple[str, str, str], asyncio.Future[str | None]] = {}
 
     async def of(self, host: str, runtime: ContainerRuntime, image_id: str, ref: str) -> str | None:
         """``<repository>@sha256:...`` for the image `image_id` pulled as `ref` on `host`; None when the
         image has no digest for that repository (built locally, never pushed)."""
         key = (host, image_id, ref)
-        if key in self._known:
-            return self._known[key]
+        known = self._known.get(key)
+        if known is not None:
+            return known
         asking = self._asking.get(key)
         if asking is None:
             asking = asyncio.ensure_future(self._ask(key, runtime))
@@ -40,7 +41,7 @@ class ImageDigests:
             self._asking.pop(key, None)
         digest = digest_for(ref, image.repo_digests) if image else None
         known = f"{split_reference(ref)[0]}@{digest}" if digest else None
-        if image is not None:  # a missing image may be pulled yet: asked again next time
+        if known is not None:  # none yet (not pulled, or never pushed): asked again next time
             if len(self._known) >= _KEPT:
                 self._known.clear()
             self._known[key] = known

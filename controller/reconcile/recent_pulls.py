@@ -50,6 +50,10 @@ class RecentPulls:
         """The image pulled no longer than `window` seconds ago (0: a pull of its own, or the one under
         way), `do_pull` making it when none is."""
         key = (image, platform or "", credentials_fingerprint(credentials))
+        if window <= 0:
+            # A pull of its own (Always, a new image of the tag): one under way may have begun before
+            # the tag moved, so it is not joined.
+            return Pulled(await self._pull(key, do_pull, shared=False), shared=False)
         done = self._done.get(key)
         if done is not None and self._monotonic() - done[0] < window:
             return Pulled(done[1], shared=True)
@@ -60,12 +64,15 @@ class RecentPulls:
         self._pulling[key] = pulling
         return Pulled(await asyncio.shield(pulling), shared=False)
 
-    async def _pull(self, key: tuple[str, str, str], do_pull: Callable[[], Awaitable[str]]) -> str:
+    async def _pull(
+        self, key: tuple[str, str, str], do_pull: Callable[[], Awaitable[str]], *, shared: bool = True
+    ) -> str:
         self.pulls += 1
         try:
             image_id = await do_pull()
         finally:
-            self._pulling.pop(key, None)
+            if shared:
+                self._pulling.pop(key, None)
         now = self._monotonic()
         if len(self._done) >= _KEPT:
             self._done = {k: v for k, v in self._done.items() if now - v[0] < _FORGET_AFTER}

@@ -447,9 +447,10 @@ class Reconciler:
         silent = [host.name for host in self._hosts.all() if not host.ready]
         answering = [host for host in self._hosts.all() if host.ready]
         # Our containers are in each host's list: a new Workspace costs no Docker call. A stranger's
-        # container under the name is not; it matters only to be adopted (spec.adopt), so then the name
-        # is inspected on every host at once. Otherwise the create on the chosen host meets it (Conflict).
-        fresh = obj.spec.get("adopt") is True
+        # container under the name is not, and only a name made from the platform's ID (spec.workspaceID)
+        # can be a stranger's (the Go provisioner's): then the name is inspected on every host at once, so
+        # that the Workspace goes where it is, never beside it. A uid's name is nobody else's.
+        fresh = bool(obj.ref.platform_id) or obj.spec.get("adopt") is True
         found = await asyncio.gather(
             *(host.observer.observe(name, fresh=fresh) for host in answering), return_exceptions=True
         )

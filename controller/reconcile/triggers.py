@@ -14,6 +14,7 @@ class Triggers:
         self._events: dict[str, asyncio.Event] = {}
         self._urgent: set[str] = set()
         self._backing_off: set[str] = set()
+        self._routine_only: set[str] = set()
         self._namespaces: dict[str, str] = {}
 
     def register(self, uid: str, namespace: str | None = None) -> asyncio.Event:
@@ -25,6 +26,7 @@ class Triggers:
         self._events.pop(uid, None)
         self._urgent.discard(uid)
         self._backing_off.discard(uid)
+        self._routine_only.discard(uid)
         self._namespaces.pop(uid, None)
 
     def wake(self, uid: str, *, fresh_observation: bool = False, routine: bool = False) -> bool:
@@ -42,8 +44,13 @@ class Triggers:
             return False
         if fresh_observation:
             self._urgent.add(uid)
-        if routine and uid in self._backing_off:
-            return True
+        if routine:
+            if uid in self._backing_off:
+                return True
+            if not event.is_set():
+                self._routine_only.add(uid)  # so far only routine wakes: a backoff may drop them
+        else:
+            self._routine_only.discard(uid)
         event.set()
         return True
 
@@ -74,6 +81,9 @@ class Triggers:
         event = self.register(uid)
         if backing_off:
             self._backing_off.add(uid)
+            if uid in self._routine_only:
+                event.clear()  # routine wakes that came while the failing pass ran: no reason to retry
+        self._routine_only.discard(uid)
         try:
             await asyncio.wait_for(event.wait(), seconds)
             return True
@@ -81,6 +91,7 @@ class Triggers:
             return False
         finally:
             self._backing_off.discard(uid)
+            self._routine_only.discard(uid)
             event.clear()
 
     def __len__(self) -> int:

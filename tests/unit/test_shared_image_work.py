@@ -140,3 +140,18 @@ def test_an_image_not_there_is_asked_about_again() -> None:
         assert runtime.count("inspect_image") == 2
 
     asyncio.run(scenario())
+
+
+def test_a_pull_of_its_own_does_not_join_one_under_way() -> None:
+    async def scenario() -> None:
+        pulls, registry = RecentPulls(), Registry()
+        shared = asyncio.ensure_future(pulls.pull(IMAGE, None, None, registry.pull, window=30))
+        await asyncio.sleep(0)
+        own = asyncio.ensure_future(pulls.pull(IMAGE, None, None, registry.pull, window=0))
+        await asyncio.sleep(0)
+        assert registry.pulls == 2  # the one under way may have begun before the tag moved
+        registry.gate.set()
+        assert not (await own).shared
+        assert not (await shared).shared
+
+    asyncio.run(scenario())

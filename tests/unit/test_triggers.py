@@ -183,3 +183,23 @@ def test_wake_namespace_wakes_the_loops_of_that_namespace_only() -> None:
     assert a.is_set()
     assert not b.is_set()
     assert not unplaced.is_set()
+
+
+def test_routine_wakes_during_the_failing_pass_do_not_cut_its_backoff_short() -> None:
+    async def scenario() -> None:
+        triggers = Triggers()
+        triggers.register("a")
+        # While the pass that fails runs: its own removal's event, a resync tick.
+        triggers.wake("a", fresh_observation=True, routine=True)
+        triggers.wake_all(routine=True)
+        assert await triggers.wait("a", NOTHING, backing_off=True) is False  # waited its backoff out
+        assert triggers.take_fresh_observation("a") is True
+
+        triggers.wake("a", routine=True)
+        triggers.wake("a")  # and a change of the Workspace during the pass: that one counts
+        assert await asyncio.wait_for(triggers.wait("a", DEADLINE, backing_off=True), DEADLINE) is True
+
+        triggers.wake("a", routine=True)  # a pass that succeeded: routine wakes end a plain wait
+        assert await asyncio.wait_for(triggers.wait("a", DEADLINE), DEADLINE) is True
+
+    asyncio.run(scenario())
