@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -113,16 +113,22 @@ class OrphanSweeper:
         # Several removals at once (half the Docker concurrency: reconciles keep slots of their own).
         slots = asyncio.Semaphore(max(1, self._settings.docker_concurrency // 2))
 
-        async def remove_container(container: Candidate) -> None:
+        async def remove(kind: str, name: str, call: Callable[[], Awaitable[None]]) -> bool:
             async with slots:
                 try:
-                    await self._runtime.remove_container(container.id or container.name)
+                    await call()
                 except ContainerRuntimeError as exc:
-                    failed.append(container.name)
-                    log.warning("orphan sweep: removing container %s failed: %s", container.name, exc)
-                    return
+                    failed.append(name)
+                    log.warning("orphan sweep: removing %s %s failed: %s", kind, name, exc)
+                    return False
+            metrics.SWEEP_REMOVED.labels(kind).inc()
+            return True
+
+        async def remove_container(container: Candidate) -> None:
+            target = container.id or container.name
+            if not await remove("container", container.name, lambda: self._runtime.remove_container(target)):
+                return
             removed_containers.append(container.name)
-            metrics.SWEEP_REMOVED.labels("container").inc()
             if container.labels.get(labels.DELETION_POLICY_LABEL) == "Delete":
                 # Its volumes go too; remembered so a failed volume removal is retried.
                 uid = container.labels.get(labels.UID_LABEL, "")
@@ -130,15 +136,8 @@ class OrphanSweeper:
                 removed_now.add(uid)
 
         async def remove_volume(volume: Candidate) -> None:
-            async with slots:
-                try:
-                    await self._runtime.remove_volume(volume.name)
-                except ContainerRuntimeError as exc:
-                    failed.append(volume.name)
-                    log.warning("orphan sweep: removing volume %s failed: %s", volume.name, exc)
-                    return
-            removed_volumes.append(volume.name)
-            metrics.SWEEP_REMOVED.labels("volume").inc()
+            if await remove("volume", volume.name, lambda: self._runtime.remove_volume(volume.name)):
+                removed_volumes.append(volume.name)
 
         # Containers first: a volume is removed only once no orphan of this pass can still mount it.
         await asyncio.gather(*(remove_container(c) for c in plan.containers))
