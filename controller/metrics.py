@@ -143,3 +143,13 @@ DOCKER_HOSTS_READY = Gauge(
     "1 when the DockerHost answers and its capacity is known, else 0.",
     ["host"],
 )
+REFERENCED_OBJECT_READS = Counter(
+    "workspace_controller_referenced_object_reads_total",
+    "Reads of the Secrets and ConfigMaps Workspaces reference, by kind and where they were answered "
+    "(cache: kept by the watch; api: a GET, for a first reference or an entry past its age).",
+    ["kind", "source"],
+)
+REFERENCED_OBJECTS = Gauge(
+    "workspace_controller_referenced_objects",
+    "Secrets and ConfigMaps kept because a Workspace references them (absent ones included).",
+)

@@ -35,6 +35,7 @@ from controller.docker import TlsFiles
 from controller.kube.client import ApiError, KubeClient
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.lease import LeaseClient
+from controller.kube.referenced_objects import CONFIG_MAPS, SECRETS, ReferencedObjects
 from controller.kube.workspace_object import WorkspaceObject
 from controller.port.runtime import ContainerRuntime
 from controller.reconcile.hosts import Connect, HostConfig, HostRegistry
@@ -115,6 +116,7 @@ class Controller:
             settings=settings,
             events=EventRecorder(kube),
             policies=policies,
+            objects=ReferencedObjects(kube, wake=triggers.wake),
         )
         return cls(settings, hosts, kube, reconciler, policies, triggers)
 
@@ -145,6 +147,10 @@ class Controller:
             self.hosts.host_event(event_type, body)
         elif kind == NAMESPACES:
             self.policies.namespace_event(event_type, body)
+        elif kind in (SECRETS, CONFIG_MAPS):
+            self.reconciler.referenced.watch_event(
+                SECRETS if kind == SECRETS else CONFIG_MAPS, event_type, body
+            )
 
     async def seed_placements(self, namespaces: Collection[str]) -> None:
         """Where every Workspace is placed (their statuses say), before any is placed anew."""
@@ -385,6 +391,21 @@ async def on_effective_policy_event(type: str | None, body: kopf.Body, memo: kop
 @kopf.on.event(GROUP, VERSION, HOST_PLURAL, registry=registry)
 async def on_docker_host_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _deliver(memo, HOST_PLURAL, type, body)
+
+
+@kopf.on.event("", "v1", SECRETS, registry=registry)
+async def on_secret_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    # Not mirrored for a standby: it would hold every Secret; a new leader reads what it needs afresh.
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        controller.deliver(SECRETS, type, body)
+
+
+@kopf.on.event("", "v1", CONFIG_MAPS, registry=registry)
+async def on_config_map_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        controller.deliver(CONFIG_MAPS, type, body)
 
 
 @kopf.on.event("", "v1", NAMESPACES, registry=registry)

@@ -22,6 +22,7 @@ from controller.core.identity import WorkspaceRef
 from controller.core.naming import auth_token_secret_name
 from controller.core.plan import ResolvedInputs
 from controller.kube.client import ApiError, KubeApi
+from controller.kube.referenced_objects import CONFIG_MAPS, SECRETS, Key, ReferencedObjects
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workspace-controller"
@@ -54,25 +55,36 @@ def _credential_values(document: dict[str, Any]) -> set[str]:
 
 
 class InputResolver:
-    """Resolves inputs with one GET per referenced object per pass (several references share it)."""
+    """Resolves inputs from the watch-kept referenced objects (one read of each per pass, several
+    references share it), and records what each Workspace referenced so that a change wakes it."""
 
-    def __init__(self, kube: KubeApi) -> None:
+    def __init__(self, kube: KubeApi, objects: ReferencedObjects) -> None:
         self._kube = kube
+        self._objects = objects
 
     async def resolve(self, ws: WorkspaceRef, spec: WorkspaceSpec) -> ResolvedInputs | Cause:
         """The inputs (with the name of the Secret holding the auth token); or what is missing."""
-        secrets: dict[str, dict[str, Any] | None] = {}
-        config_maps: dict[str, dict[str, Any] | None] = {}
+        read: dict[Key, dict[str, Any] | None] = {}
+        try:
+            return await self._resolve(ws, spec, read)
+        finally:
+            # Even a resolution that stopped at a missing object: that object's arrival wakes it.
+            self._objects.referenced(ws.uid, read)
 
+    async def _resolve(
+        self, ws: WorkspaceRef, spec: WorkspaceSpec, read: dict[Key, dict[str, Any] | None]
+    ) -> ResolvedInputs | Cause:
         async def secret(name: str) -> dict[str, Any] | None:
-            if name not in secrets:
-                secrets[name] = await self._kube.get_secret(ws.namespace, name)
-            return secrets[name]
+            key: Key = (SECRETS, ws.namespace, name)
+            if key not in read:
+                read[key] = await self._objects.get(*key)
+            return read[key]
 
         async def config_map(name: str) -> dict[str, Any] | None:
-            if name not in config_maps:
-                config_maps[name] = await self._kube.get_configmap(ws.namespace, name)
-            return config_maps[name]
+            key: Key = (CONFIG_MAPS, ws.namespace, name)
+            if key not in read:
+                read[key] = await self._objects.get(*key)
+            return read[key]
 
         secret_values: set[str] = set()
 
@@ -284,7 +296,7 @@ class InputResolver:
             "data": {TOKEN_KEY: base64.b64encode(new_auth_token().encode()).decode()},
         }
         try:
-            return await self._kube.create_secret(ws.namespace, body)
+            created = await self._kube.create_secret(ws.namespace, body)
         except ApiError as exc:
             if not exc.conflict:
                 raise
@@ -292,4 +304,6 @@ class InputResolver:
             existing = await self._kube.get_secret(ws.namespace, name)
             if existing is None:
                 raise
-            return existing
+            created = existing
+        self._objects.created(SECRETS, ws.namespace, created)
+        return created

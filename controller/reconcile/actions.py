@@ -306,6 +306,11 @@ class ActionRunner:
             # made for another Workspace within the pull window.
             await self._pull_recent(plan, journal, policy, own=policy == "Always")
             image_ready, shared_pull = True, policy != "Always"
+        elif not image_ready and self._pulls.missing(plan.image):
+            # An earlier create found it missing: fetched (or reported) first, not another create that
+            # cannot succeed.
+            await self._fetch_missing(plan, journal)
+            image_ready = True
         # Marked before the call as well as after it: the daemon's `create` event may come first.
         self._observer.touched(plan.name)
         try:
@@ -320,7 +325,7 @@ class ActionRunner:
                 if shared_pull:
                     await self._pull_recent(plan, journal, policy, own=True)
                 else:
-                    await self._ensure_image(plan, journal)
+                    await self._fetch_missing(plan, journal)
                 container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
             except NotFound as exc:
                 if exc.resource != "network" or not spec.network:
@@ -370,6 +375,13 @@ class ActionRunner:
             failure = runtime_failure(exc, Step.START, container=plan.name)
             raise StepFailed(failure, unstarted=container_id) from exc
         journal.note(reason, f"started container {plan.name}")
+
+    async def _fetch_missing(self, plan: ContainerPlan, journal: Journal) -> None:
+        """An image the create found missing on the host: pulled, or reported missing. Remembered as
+        missing until it is found, so that the passes of a Workspace stalled on it try no create."""
+        self._pulls.found_missing(plan.image)
+        await self._ensure_image(plan, journal)
+        self._pulls.found(plan.image)
 
     async def _ensure_image(self, plan: ContainerPlan, journal: Journal, *, always: bool = False) -> None:
         """Pull as the pull policy says (`always`: a pull of its own whatever it says, and a failure is not

@@ -6,6 +6,10 @@ Workspaces on 9 images costs 9 pulls, not 300: a pull finished within the window
 that follows, and creates asking while a pull is under way wait for that one. A failed pull is not
 remembered (the next pass asks the registry again, under its own backoff). Credentials are part of the
 key: one tenant's pull Secret never fetches the image another tenant's Workspace runs.
+
+It also remembers which images a create found missing on this host and no pull or inspect has found
+since: a Workspace stalled on such an image asks the registry again on its next pass, but does not try a
+create that cannot succeed first.
 """
 
 from __future__ import annotations
@@ -35,8 +39,21 @@ class RecentPulls:
         self._monotonic = monotonic
         self._done: dict[tuple[str, str, str], tuple[float, str]] = {}
         self._pulling: dict[tuple[str, str, str], asyncio.Future[str]] = {}
+        self._missing: set[str] = set()
         self.pulls = 0
         """Pulls started (the tests and the benchmark read it)."""
+
+    def missing(self, image: str) -> bool:
+        """Whether a create found `image` missing and nothing has found it on the host since."""
+        return image in self._missing
+
+    def found_missing(self, image: str) -> None:
+        if len(self._missing) >= _KEPT:
+            self._missing.clear()  # a memory, not a record: forgetting costs one create that fails
+        self._missing.add(image)
+
+    def found(self, image: str) -> None:
+        self._missing.discard(image)
 
     async def pull(
         self,
@@ -73,6 +90,7 @@ class RecentPulls:
         finally:
             if shared:
                 self._pulling.pop(key, None)
+        self.found(key[0])
         now = self._monotonic()
         if len(self._done) >= _KEPT:
             self._done = {k: v for k, v in self._done.items() if now - v[0] < _FORGET_AFTER}

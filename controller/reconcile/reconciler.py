@@ -74,6 +74,7 @@ from controller.kube.client import ApiError, KubeApi
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.inputs import InputResolver
 from controller.kube.merge_patch import merge_patch
+from controller.kube.referenced_objects import ReferencedObjects
 from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject
 from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
 from controller.port.values import ObservedContainer
@@ -153,6 +154,7 @@ class Reconciler:
         settings: ControllerSettings,
         events: EventRecorder,
         policies: PolicyStore,
+        objects: ReferencedObjects | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._hosts = hosts
@@ -160,7 +162,11 @@ class Reconciler:
         self._policies = policies
         self._kube = kube
         self._settings = settings
-        self._inputs = InputResolver(kube)
+        # Without a watch to keep them current, referenced objects are read afresh on every pass.
+        self.referenced = (
+            objects if objects is not None else ReferencedObjects(kube, wake=lambda _: None, max_age=0.0)
+        )
+        self._inputs = InputResolver(kube, self.referenced)
         self._events = events
         self._clock = clock
         self._memory: dict[str, _Memory] = {}
@@ -175,6 +181,7 @@ class Reconciler:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
         uid = ref.uid
         self._memory.pop(uid, None)
+        self.referenced.forget(uid)
         self._series.remove(ref)
         if self.identities.conflict(ref) is None:  # the names are its (a rival's are not its to forget)
             for host in self._hosts.all():

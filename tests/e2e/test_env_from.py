@@ -9,6 +9,8 @@ import secrets
 import pytest
 
 from tests.support.kubectl import KubectlError
+from tests.support.metrics import ControllerMetrics
+from tests.support.polling import wait_until
 from tests.support.workspaces import (
     WorkspaceHarness,
     agent_env,
@@ -56,7 +58,8 @@ def test_secret_and_config_map_keys_become_the_agents_variables(ws: WorkspaceHar
 
 
 def test_a_missing_required_source_stalls_until_it_is_created(ws: WorkspaceHarness) -> None:
-    ws.start_controller()
+    # No resync within the test: only the Secret watch can tell the controller that it now exists.
+    proc = ws.start_controller(WC_RESYNC_SECONDS="3600")
     ws.apply(
         workspace_manifest("waiting", {"runtime": "langgraph", "envFrom": [{"secretRef": {"name": "later"}}]})
     )
@@ -66,6 +69,26 @@ def test_a_missing_required_source_stalls_until_it_is_created(ws: WorkspaceHarne
     ws.apply(secret_manifest("later", {"TOKEN": "t-1"}))
     obj = ws.wait_ready("waiting")
     assert agent_env(obj["status"]["endpoint"])["TOKEN"] == "t-1"
+
+    # A rotated value reaches the agent the same way, read from what the watch keeps, not by a GET.
+    metrics = ControllerMetrics.of(proc)
+    gets = metrics.value("workspace_controller_referenced_object_reads_total", kind="secrets", source="api")
+    first = ws.containers("waiting")[0].id
+    ws.apply(secret_manifest("later", {"TOKEN": "t-2"}))
+
+    def rotated() -> bool:
+        found = ws.containers("waiting")
+        return bool(found) and found[0].id != first
+
+    wait_until(rotated, timeout=120, interval=0.5, what="the container replaced for the new value")
+    obj = ws.wait_ready("waiting")
+    assert agent_env(obj["status"]["endpoint"])["TOKEN"] == "t-2"
+    after = metrics.value("workspace_controller_referenced_object_reads_total", kind="secrets", source="api")
+    assert after == gets, "the rotated Secret was read from the watch, not fetched again"
+    cached = metrics.value(
+        "workspace_controller_referenced_object_reads_total", kind="secrets", source="cache"
+    )
+    assert cached > 0
 
 
 def test_a_source_naming_two_objects_is_refused_at_apply_with_the_reason(ws: WorkspaceHarness) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -151,7 +151,7 @@ class World:
             settings=self.settings,
             events=self.events,
             policies=self.policies,
-            **({"clock": self.clock} if self.clock is not None else {}),
+            clock=self.clock if self.clock is not None else (lambda: datetime.now(UTC)),
         )
 
     @property
@@ -1164,6 +1164,45 @@ def test_an_image_not_on_the_host_is_pulled_when_the_create_says_so_then_created
         assert ops.index("pull_image") > first_create
         assert ops.count("create_container") == 2  # refused (no such image), then made
         assert "Pulled" in world.kube.reasons()
+
+    asyncio.run(scenario())
+
+
+def test_an_image_a_create_found_missing_is_asked_for_again_without_another_create() -> None:
+    async def scenario() -> None:
+        world = World(registry={}, image=PINNED, imagePullPolicy="IfNotPresent")
+
+        await world.reconcile()
+        assert world.cond("Stalled") == ("True", "ImageNotFound")
+        assert (world.runtime.count("create_container"), world.runtime.count("pull_image")) == (1, 1)
+
+        for passes in (2, 3):  # resyncs of the stalled Workspace: the registry is asked, nothing created
+            await world.reconcile()
+            assert world.cond("Stalled") == ("True", "ImageNotFound")
+            assert (world.runtime.count("create_container"), world.runtime.count("pull_image")) == (1, passes)
+
+        world.runtime.registry[PINNED] = PINNED_ID  # pushed
+        await world.reconcile()
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.runtime.count("create_container") == 2
+
+    asyncio.run(scenario())
+
+
+def test_an_image_that_may_never_be_pulled_is_not_created_again_until_it_is_on_the_host() -> None:
+    async def scenario() -> None:
+        world = World(registry={PINNED: PINNED_ID}, image=PINNED, imagePullPolicy="Never")
+
+        await world.reconcile()
+        await world.reconcile()
+        assert world.cond("Stalled") == ("True", "ImageNotFound")
+        assert world.runtime.count("create_container") == 1
+        assert world.runtime.count("pull_image") == 0
+
+        await world.runtime.pull_image(PINNED)  # loaded by the host's operator
+        await world.reconcile()
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.runtime.count("create_container") == 2
 
     asyncio.run(scenario())
 
