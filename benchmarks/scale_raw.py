@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.docker_cost import RawSdk, bench_settings, objects, raw_plans
-from benchmarks.stack_session import NO_HEALTHCHECK_RUNTIME, RUN_LABEL, StackSession
+from benchmarks.stack_session import RUN_LABEL, StackSession
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def raw_provision(session: StackSession, spec: Mapping[str, Any], n: int, concur
     settings = bench_settings(
         session.registry,
         concurrency,
-        WC_RUNTIME_IMAGES=f"{NO_HEALTHCHECK_RUNTIME}={session.no_healthcheck_image}",
+        WC_RUNTIME_IMAGES=session.runtime_images,
     )
     session.instances.append(settings.instance)
     network = session.docker.networks.create(settings.network)

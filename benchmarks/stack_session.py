@@ -31,7 +31,13 @@ RUN_LABEL = "molecule.bench/run"
 NO_HEALTHCHECK_RUNTIME = "langgraph"
 """The runtime whose image is the test agent rebuilt without its HEALTHCHECK (WC_RUNTIME_IMAGES)."""
 HEALTHCHECK_RUNTIME = "crewai"
-"""A runtime left on the test agent as built: a Docker health check every 2 s."""
+"""The runtime whose image is the test agent rebuilt with a health check at a production interval
+(`REALISTIC_HEALTHCHECK`): the test image's own checks every 2 s, for fast tests, and 100 of them keep
+a 2-core machine's load near 60, which measures the machine rather than the controller."""
+REALISTIC_HEALTHCHECK = (
+    "HEALTHCHECK --interval=10s --timeout=5s --retries=3 "
+    'CMD ["/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/health"]'
+)
 
 
 @dataclass
@@ -86,6 +92,18 @@ class StackSession:
     def no_healthcheck_image(self) -> str:
         return f"{self.registry.address}/bench/agent-no-healthcheck:latest"
 
+    @property
+    def healthcheck_image(self) -> str:
+        return f"{self.registry.address}/bench/agent-healthcheck-10s:latest"
+
+    @property
+    def runtime_images(self) -> str:
+        """WC_RUNTIME_IMAGES: the two benchmark images."""
+        return (
+            f"{NO_HEALTHCHECK_RUNTIME}={self.no_healthcheck_image},"
+            f"{HEALTHCHECK_RUNTIME}={self.healthcheck_image}"
+        )
+
     def start_controller(self, instance: str, **env: str) -> Controller:
         port = local.free_port()
         proc = ControllerProcess(
@@ -94,7 +112,7 @@ class StackSession:
                 "WC_INSTANCE": instance,
                 "MOLECULE_IMAGE_REGISTRY": self.registry.prefix,
                 "MOLECULE_NETWORK": self.network(instance),
-                "WC_RUNTIME_IMAGES": f"{NO_HEALTHCHECK_RUNTIME}={self.no_healthcheck_image}",
+                "WC_RUNTIME_IMAGES": self.runtime_images,
                 "WC_METRICS_PORT": str(port),
                 "WC_LIVENESS": f"http://127.0.0.1:{local.free_port()}/healthz",
                 **env,
@@ -127,8 +145,8 @@ class StackSession:
                     network.remove()
 
 
-def _build_without_healthcheck(client: docker.DockerClient, base: str, ref: str) -> None:
-    dockerfile = f"FROM {base}\nHEALTHCHECK NONE\n".encode()
+def _build_with(client: docker.DockerClient, base: str, healthcheck: str, ref: str) -> None:
+    dockerfile = f"FROM {base}\n{healthcheck}\n".encode()
     client.images.build(fileobj=io.BytesIO(dockerfile), tag=ref, rm=True)
     repository, _, tag = ref.rpartition(":")
     for line in client.images.push(repository, tag=tag, stream=True, decode=True):
@@ -160,9 +178,9 @@ def stack_session() -> Iterator[StackSession]:
             session = StackSession(state, registry, plane, client)
             stack.callback(session.remove_docker_objects)
             stack.callback(lambda: [c.proc.stop() for c in session.controllers])
-            _build_without_healthcheck(
-                client, registry.image(NO_HEALTHCHECK_RUNTIME), session.no_healthcheck_image
-            )
+            base = registry.image(NO_HEALTHCHECK_RUNTIME)
+            _build_with(client, base, "HEALTHCHECK NONE", session.no_healthcheck_image)
+            _build_with(client, base, REALISTIC_HEALTHCHECK, session.healthcheck_image)
             _install(session.admin)
             try:
                 yield session

@@ -144,6 +144,16 @@ class DockerAdapter:
         data, version = await self._call("info", lambda api: (api.info(), api.api_version))
         return parse_info(data if isinstance(data, dict) else {}, str(version or ""))
 
+    async def confirm_accepting(self) -> None:
+        def on_a_new_connection(_pooled: Any) -> None:
+            client = self._executor.new_client()
+            try:
+                client.api.ping()
+            finally:
+                client.close()
+
+        await self._call("ping", on_a_new_connection)
+
     # -- containers --------------------------------------------------------------------------------
 
     async def list_containers(self, selector: Labels) -> list[ObservedContainer]:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from controller.core.naming import AGENT_PORT
+from controller.docker.uptime import uptime_interval
 from controller.port.values import (
     NO_LABELS,
     ContainerState,
@@ -72,6 +73,7 @@ def parse_container_list_entry(entry: Mapping[str, Any], agent_port: int = AGENT
         host_port=_host_port_from_list(entry.get("Ports"), agent_port),
         created=_number(entry.get("Created")),
         detail=False,
+        uptime=uptime_interval(status_text) if state == "running" else None,
     )
 
 

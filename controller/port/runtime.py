@@ -37,6 +37,13 @@ class ContainerRuntime(Protocol):
         """The daemon's version, CPUs and memory. Raises like every other call when it does not answer."""
         ...
 
+    async def confirm_accepting(self) -> None:
+        """Raise `RuntimeUnavailable` unless the daemon answers on a connection made for the question. A
+        daemon that is shutting down has already closed its socket, but still serves the connections made
+        before, and goes on to stop every container: a start sent then leaves containerd's task behind, and
+        the container can never start again."""
+        ...
+
     # -- containers --------------------------------------------------------------------------------
 
     async def list_containers(self, selector: Labels) -> list[ObservedContainer]:

@@ -59,6 +59,9 @@ class ObservedContainer:
     finished_at: datetime | None = None
     restart_count: int | None = None
     oom_killed: bool | None = None
+    uptime: tuple[float, float] | None = None
+    """A list entry of a running container: the seconds it may have run so far at the time of the list,
+    as the interval [low, high) the daemon's humanised `Up …` allows; None otherwise."""
 
     @property
     def running(self) -> bool:

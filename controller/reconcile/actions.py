@@ -177,6 +177,10 @@ class ActionRunner:
                 journal.note("Unpaused", f"unpaused container {plan.name}")
                 return await self._observer.observe(plan.name)
             case Start(container_id=container_id, write_files=write_files, restart=restart):
+                if restart:
+                    # Exited under unless-stopped: stopped by hand, or by a daemon that is going down (it
+                    # stops every container, and starts them again itself when it is back).
+                    await self._runtime.confirm_accepting()
                 if write_files:
                     await self._runtime.write_files(container_id, plan.files)
                 await self._start(plan, container_id, journal, "Restarted" if restart else "Started")

@@ -142,6 +142,8 @@ class WorkspaceLoops:
         if version is not None:
             self._passed_version[uid] = str(version)
         result = await self._pass(uid, obj)
+        if result is not None:
+            log.debug("%s: pass %s, next look in %s", obj.ref, result.result, result.requeue_after)
         if result is not None and result.requeue_after != 0:
             await self._triggers.wait(uid, result.requeue_after, backing_off=result.result == "error")
         return False  # a pass cancelled by a deletion, or asked to go again at once, goes on at once

@@ -18,7 +18,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from controller.api.workspace import ContainerStatus
 from controller.core import labels
+from controller.core.list_confirmation import confirmed
 from controller.port.runtime import ContainerRuntime
 from controller.port.values import ContainerEvent, ObservedContainer
 
@@ -36,6 +38,8 @@ echo of that change."""
 class Snapshot:
     by_name: Mapping[str, ObservedContainer]
     taken_at: float
+    taken_wall: float = 0.0
+    """The same moment on the wall clock (epoch seconds), to compare with the daemon's times."""
 
 
 class Observer:
@@ -54,7 +58,7 @@ class Observer:
         except Exception:
             self._snapshot = None
             raise
-        snapshot = Snapshot({c.name: c for c in containers}, time.monotonic())
+        snapshot = Snapshot({c.name: c for c in containers}, time.monotonic(), time.time())
         listed = {c.id for c in containers}
         self._last_exit = {cid: code for cid, code in self._last_exit.items() if cid in listed}
         self._snapshot = snapshot
@@ -116,8 +120,12 @@ class Observer:
             return True
         return name in snapshot.by_name
 
-    async def observe(self, name: str, *, fresh: bool = False) -> ObservedContainer | None:
-        """The container named `name` with full detail, or None when it does not exist."""
+    async def observe(
+        self, name: str, *, fresh: bool = False, recorded: ContainerStatus | None = None
+    ) -> ObservedContainer | None:
+        """The container named `name` with full detail, or None when it does not exist. `recorded`: what
+        the Workspace's status says of it, which spares the first inspect when the list shows that very
+        run (a controller that starts again confirms its fleet from one list)."""
         snapshot = self._snapshot
         # No usable list (the last one failed): ask Docker about this one container instead.
         stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
@@ -131,6 +139,9 @@ class Observer:
         known = self._details.get(name)
         if known is not None and _fingerprint(known) == _fingerprint(listed):
             return known
+        if known is None and (vouched := confirmed(listed, recorded, snapshot.taken_wall)) is not None:
+            self._details[name] = vouched
+            return vouched
         return await self._inspect(name)
 
     async def _inspect(self, name: str) -> ObservedContainer | None:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from controller.api.workspace import (
     WORKSPACE_ID_IMMUTABLE_MESSAGE,
     AdoptedStatus,
+    ContainerStatus,
     WorkspaceSpec,
     WorkspaceStatus,
 )
@@ -262,7 +263,12 @@ class Reconciler:
                 )
             host = located
             observed = await self._observe(
-                obj, memory, host, fresh=fresh, start_first=plan is not None and plan.start_first
+                obj,
+                memory,
+                host,
+                fresh=fresh,
+                start_first=plan is not None and plan.start_first,
+                recorded=work.previous.container,
             )
             history = self._history(obj, memory, observed, plan, work.previous)
             refresh = await self._refresh(work, plan, host, observed, memory)
@@ -380,10 +386,17 @@ class Reconciler:
             return None, False, None
 
     async def _observe(
-        self, obj: WorkspaceObject, memory: _Memory, host: Host, *, fresh: bool, start_first: bool = False
+        self,
+        obj: WorkspaceObject,
+        memory: _Memory,
+        host: Host,
+        *,
+        fresh: bool,
+        start_first: bool = False,
+        recorded: ContainerStatus | None = None,
     ) -> Observation:
         name = naming.container_name(obj.ref.workspace_id)
-        container = await host.observer.observe(name, fresh=fresh or memory.name_conflict)
+        container = await host.observer.observe(name, fresh=fresh or memory.name_conflict, recorded=recorded)
         # A StartFirst rollout's other containers: looked for when the spec asks for StartFirst, or when
         # the last list shows one (a rollout the spec no longer asks for is cleaned up).
         beside: list[ObservedContainer | None] = []

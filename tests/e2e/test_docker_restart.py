@@ -70,6 +70,25 @@ def docker_unavailable(obj: dict[str, object]) -> bool:
     return synced.get("status") == "False" and synced.get("reason") == "DockerUnavailable"
 
 
+def after_restart(ws: WorkspaceHarness, client: docker.DockerClient, names: tuple[str, ...]) -> str:
+    """What a failure report needs: each Workspace's conditions and its containers as the daemon has them."""
+    lines = []
+    for name in names:
+        obj = ws.get(name)
+        status = obj.get("status") or {}
+        conditions = [
+            f"{c.get('type')}={c.get('status')}/{c.get('reason')}" for c in status.get("conditions") or []
+        ]
+        found = [
+            f"{c.name} {c.status} {c.attrs['State'].get('Health', {}).get('Status', '-')}"
+            for c in containers_of(client, obj["metadata"]["uid"])
+        ]
+        lines.append(
+            f"{name}: {' '.join(conditions)}; container {status.get('container')}; on the daemon {found}"
+        )
+    return "\n".join(lines)
+
+
 def test_a_docker_daemon_restart_destroys_nothing_duplicates_nothing_and_everything_is_ready_after(
     ws: WorkspaceHarness, own_daemon: tuple[OwnDaemon, docker.DockerClient]
 ) -> None:
@@ -111,8 +130,13 @@ def test_a_docker_daemon_restart_destroys_nothing_duplicates_nothing_and_everyth
 
     daemon.start()
     back = time.time()
-    for name in everyone:
-        ws.wait_ready(name)
+    try:
+        for name in everyone:
+            ws.wait_ready(name)
+    except Exception as exc:
+        raise AssertionError(
+            f"not all Ready after the daemon came back:\n{after_restart(ws, client, everyone)}"
+        ) from exc
     recovered = time.time() - back
 
     for name, uid in uids.items():

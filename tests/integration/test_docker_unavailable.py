@@ -7,6 +7,7 @@ never answers (a hung daemon). Neither needs a fake.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import tempfile
 import time
@@ -123,3 +124,30 @@ async def test_calls_beyond_the_concurrency_limit_wait_their_turn(mute_socket: s
     assert len(finished) == 4
     # Two at a time, each held ~1 s by the hung daemon: the second pair ends about a second later.
     assert finished[2] - finished[0] >= 0.8
+
+
+@pytest.fixture
+def vanishing_socket(docker_client: Any) -> Iterator[Path]:
+    """A second path to the real daemon's socket, which the test removes: as a daemon that is shutting
+    down does, which closes its socket first and still serves the connections made before."""
+    docker_host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert docker_host.startswith("unix://"), "the project's stack runs Docker on a unix socket"
+    path = Path(tempfile.gettempdir()) / f"wcit-{uuid.uuid4().hex}.sock"
+    path.symlink_to(docker_host.removeprefix("unix://"))
+    yield path
+    path.unlink(missing_ok=True)
+
+
+async def test_a_daemon_that_closed_its_socket_is_unavailable_though_open_connections_still_answer(
+    vanishing_socket: Path,
+) -> None:
+    adapter = DockerAdapter(base_url=f"unix://{vanishing_socket}", timeout=5, concurrency=1)
+    try:
+        await adapter.info()  # the one worker's connection is open now, and kept
+        await adapter.confirm_accepting()
+        await asyncio.to_thread(vanishing_socket.unlink)
+        assert (await adapter.info()).cpus > 0  # the kept connection still reaches the daemon
+        with pytest.raises(RuntimeUnavailable):
+            await adapter.confirm_accepting()
+    finally:
+        await adapter.close()

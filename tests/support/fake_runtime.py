@@ -16,6 +16,7 @@ import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from controller.port.errors import (
     Conflict,
@@ -59,6 +60,7 @@ class FakeContainer:
     networks_left: list[str] = field(default_factory=list)
     image_id: str = ""
     """The image it was created from (a tag that moves later does not change it), as Docker keeps it."""
+    started_at: datetime | None = None
 
     def observed(self, image_id: str, *, detail: bool) -> ObservedContainer:
         return ObservedContainer(
@@ -73,9 +75,18 @@ class FakeContainer:
             host_port=self.host_port if self.state in ("running", "paused", "restarting") else None,
             created=1.0,
             detail=detail,
+            started_at=self.started_at if detail else None,
             restart_count=self.restart_count if detail else None,
             oom_killed=self.oom_killed if detail else None,
+            uptime=self._uptime() if not detail and self.state == "running" else None,
         )
+
+    def _uptime(self) -> tuple[float, float] | None:
+        """What a list says of its run so far: "Up N seconds", as the interval that wording allows."""
+        if self.started_at is None:
+            return None
+        seconds = int((datetime.now(UTC) - self.started_at).total_seconds())
+        return (float(seconds), seconds + 1.0)
 
 
 class FakeRuntime:
@@ -154,6 +165,9 @@ class FakeRuntime:
         self._record("info", "")
         return self.facts
 
+    async def confirm_accepting(self) -> None:
+        self._record("confirm_accepting", "")
+
     async def list_containers(self, selector: Labels) -> list[ObservedContainer]:
         self._record("list_containers", ",".join(f"{k}={v}" for k, v in selector.items()))
         _require(selector)
@@ -216,6 +230,7 @@ class FakeRuntime:
             container.state = "running"
             container.health = "starting" if self.healthcheck else None
             container.restart_count = 0
+            container.started_at = datetime.now(UTC)
             if container.host_port is None and container.spec.port_bindings:
                 container.host_port = next(self._ports)
 

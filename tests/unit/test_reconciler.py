@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -326,6 +326,51 @@ def test_a_steady_pass_after_a_resync_list_asks_the_runtime_nothing() -> None:
     asyncio.run(scenario())
 
 
+def test_a_restarted_controller_confirms_a_running_container_from_the_list_alone() -> None:
+    """The status the last controller wrote describes the run the list shows: no inspect, no write."""
+
+    async def scenario() -> None:
+        world = await running_world()
+        await world.reconcile()
+        world.hosts = None  # a new controller: a new registry, observer and memory
+        await world.start()
+        await world.observer.refresh()
+        mark, patches = world.mark(), len(world.kube.status_patches)
+
+        await world.reconcile()
+
+        # The image's digest is asked once per image and host (shared by its Workspaces); the container
+        # is not inspected.
+        assert world.ops_since(mark) == ["inspect_image"]
+        assert len(world.kube.status_patches) == patches
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+
+    asyncio.run(scenario())
+
+
+def test_a_container_that_ran_again_while_no_controller_watched_is_inspected_after_a_restart() -> None:
+    async def scenario() -> None:
+        world = await running_world()
+        await world.reconcile()
+        # Docker's restart policy started it again while no controller ran: the status still tells of a
+        # run that began an hour before this one.
+        world.container().restart_count = 1
+        world.body["status"]["container"]["startedAt"] = (datetime.now(UTC) - timedelta(hours=1)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        world.hosts = None
+        await world.start()
+        await world.observer.refresh()
+        mark = world.mark()
+
+        await world.reconcile()
+
+        assert sorted(world.ops_since(mark)) == ["inspect_container", "inspect_image"]
+        assert world.status["container"]["restartCount"] == 1
+
+    asyncio.run(scenario())
+
+
 # --- changes to the spec and to the container ----------------------------------------------------
 
 
@@ -356,6 +401,26 @@ def test_a_changed_spec_replaces_the_container_pulling_before_removing_and_keepi
         assert world.status["container"]["configHash"] != old_hash
         assert world.status["observedGeneration"] == 2
         assert world.cond("Ready") == ("True", "ContainerRunning")
+
+    asyncio.run(scenario())
+
+
+def test_a_container_stopped_by_a_daemon_going_down_is_left_to_the_daemon() -> None:
+    """Its socket is gone (it still serves the connections made before): no start is sent into its
+    shutdown, which would leave containerd's task behind and the container unable to start again."""
+
+    async def scenario() -> None:
+        world = await running_world()
+        container = world.container()
+        replace_container(container, state="exited", exit_code=143)
+        world.runtime.fail("confirm_accepting", RuntimeUnavailable("Connection aborted: no such file"))
+        mark = world.mark()
+
+        await world.reconcile(fresh=True)
+
+        assert world.writes_since(mark) == []
+        assert container.state == "exited"
+        assert world.cond("Synced") == ("False", "DockerUnavailable")
 
     asyncio.run(scenario())
 
