@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks.fleet_watch import FleetWatch, Version
 from benchmarks.scale_metrics import Counters, Delta, ready_sum
@@ -63,6 +66,7 @@ class Detection:
     reported: list[float]  # kill -> first version saying so (Ready not True, or exit code 137)
     ready_false: list[float]  # kill -> first version with Ready not True, for the kills that had one
     kills: int
+    raw_die: list[float]  # kill -> the `die` event read by raw docker-py's own event stream: the baseline
 
 
 def median(values: list[float]) -> float:
@@ -74,22 +78,39 @@ def detect_kills(session: StackSession, watch: FleetWatch, names: list[str]) -> 
     until it is Ready again before the next."""
     reported: list[float] = []
     ready_false: list[float] = []
+    raw_die: list[float] = []
     for name in names:
         obj = session.kubectl.get_json("workspace", name)
         container_id = obj["status"]["container"]["id"]
+        stream = session.docker.api.events(decode=True, filters={"container": container_id, "event": "die"})
+        died: list[float] = []
+        reader = threading.Thread(target=_first_event, args=(stream, died), daemon=True)
+        reader.start()
         killed_at = time.time()
         session.docker.api.kill(container_id)
         seen = watch.wait_version(name, _says_so, after=killed_at, timeout=30)
         if seen is None:
             raise TimeoutError(f"{name}: no status reported its container's kill within 30 s")
         reported.append(seen - killed_at)
+        reader.join(timeout=30)
+        stream.close()
+        if not died:
+            raise TimeoutError(f"{name}: raw docker-py saw no die event within 30 s of the kill")
+        raw_die.append(died[0] - killed_at)
         back = watch.wait_version(name, lambda v: v.ready, after=seen, timeout=60)
         if back is None:
             raise TimeoutError(f"{name} was not Ready again within 60 s of its container's kill")
         down = watch.wait_version(name, lambda v: not v.ready, after=killed_at, timeout=0)
         if down is not None and down <= back:
             ready_false.append(down - killed_at)
-    return Detection(reported, ready_false, len(names))
+    return Detection(reported, ready_false, len(names), raw_die)
+
+
+def _first_event(stream: Iterator[Any], seen: list[float]) -> None:
+    """Read `stream` until its first event and note when it came."""
+    for _ in stream:
+        seen.append(time.time())
+        return
 
 
 def _says_so(version: Version) -> bool:

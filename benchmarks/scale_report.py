@@ -71,6 +71,9 @@ def detection(d: Detection, image: str) -> None:
     print(f"\n[4] docker kill, {d.kills} times, {image}:")
     shown = f"median {median(d.reported):.2f}s, max {max(d.reported, default=float('nan')):.2f}s"
     print(f"  kill -> status reports it (Ready not True or exitCode 137): {shown}")
+    raw = median(d.raw_die)
+    print(f"  kill -> die event at raw docker-py's event stream (baseline): median {raw:.2f}s,", end=" ")
+    print(f"max {max(d.raw_die, default=float('nan')):.2f}s -> ratio {ratio(median(d.reported), raw)}")
     worst = max(d.ready_false, default=float("nan"))
     print(f"  kill -> Ready=False seen in {len(d.ready_false)} of {d.kills}: ", end="")
     print(f"median {median(d.ready_false):.2f}s, max {worst:.2f}s")

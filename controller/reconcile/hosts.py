@@ -322,7 +322,7 @@ class HostRegistry:
                     host.observer,
                     self._triggers,
                     self._settings.resync_seconds,
-                    wake=lambda: self._wake_host(name, routine=True),
+                    wake=lambda: self.resynced(name),
                 ),
                 name=f"resync-{name}",
             ),
@@ -445,12 +445,19 @@ class HostRegistry:
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
-    def _wake_host(self, name: str, *, routine: bool = False) -> None:
+    def resynced(self, name: str) -> None:
+        """Host `name`'s periodic resync has a new list: its Workspaces take a look, but not a loop backing
+        off after a failure (routine), nor a Workspace the list shows as its last pass left it settled
+        (a fleet at rest costs the list and nothing per Workspace)."""
+        host = self._hosts.get(name)
+        self._wake_host(name, routine=True, quiet=host.observer.quiet() if host is not None else set())
+
+    def _wake_host(self, name: str, *, routine: bool = False, quiet: set[str] | None = None) -> None:
         """The Workspaces on host `name` take a look (its list was refreshed, or its state changed), and
-        so do those on no host yet (waiting for a Secret, for room, or not looked at yet). `routine`:
-        the periodic resync, which leaves a loop backing off after a failure to its backoff."""
+        so do those on no host yet (waiting for a Secret, for room, or not looked at yet), but those in
+        `quiet`. `routine`: see `Triggers.wake`."""
         for uid in self._triggers.registered():
-            if self.scheduler.host_of(uid) in (None, name):
+            if self.scheduler.host_of(uid) in (None, name) and (quiet is None or uid not in quiet):
                 self._triggers.wake(uid, routine=routine)
 
     def _wake_for_placement(self, name: str) -> None:

@@ -49,6 +49,7 @@ class Observer:
         self._snapshot: Snapshot | None = None
         self._details: dict[str, ObservedContainer] = {}
         self._changed_at: dict[str, float] = {}
+        self._settled: dict[str, tuple[str, str, str | None, str | None]] = {}  # name -> fingerprint
         self._last_exit: dict[str, int] = {}  # container id -> exit code of its last run
 
     async def refresh(self) -> Snapshot:
@@ -68,6 +69,31 @@ class Observer:
         """This controller just changed the container: the current list no longer speaks for it."""
         self._changed_at[name] = time.monotonic()
         self._details.pop(name, None)
+        self._settled.pop(name, None)
+
+    def settle(self, name: str, container: ObservedContainer | None) -> None:
+        """A pass left the Workspace of container `name` settled with `container` as it saw it (None:
+        not settled): until a list shows that container otherwise, the resync need not wake it."""
+        if container is None:
+            self._settled.pop(name, None)
+        else:
+            self._settled[name] = _fingerprint(container)
+
+    def quiet(self) -> set[str]:
+        """The Workspaces (uids) whose container the last list shows just as their last pass left it
+        settled: nothing for the resync to look at. Empty without a usable list."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return set()
+        quiet = set()
+        for name, settled in self._settled.items():
+            listed = snapshot.by_name.get(name)
+            if listed is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
+                continue
+            uid = listed.labels.get(labels.UID_LABEL)
+            if uid and _fingerprint(listed) == settled:
+                quiet.add(uid)
+        return quiet
 
     def note_event(self, event: ContainerEvent) -> None:
         """Learn from a container event what inspect cannot say later: how the container's last run ended."""
@@ -111,6 +137,7 @@ class Observer:
     def forget(self, name: str) -> None:
         self._details.pop(name, None)
         self._changed_at.pop(name, None)
+        self._settled.pop(name, None)
 
     def listed(self, name: str) -> bool:
         """Whether the last list showed a container of that name (or none was usable, or it changed
@@ -123,20 +150,24 @@ class Observer:
     async def observe(
         self, name: str, *, fresh: bool = False, recorded: ContainerStatus | None = None
     ) -> ObservedContainer | None:
-        """The container named `name` with full detail, or None when it does not exist. `recorded`: what
+        """The container named `name` with full detail, or None when it does not exist. `fresh`: inspect
+        whatever was seen before (a Docker event named it, or time alone says look). `recorded`: what
         the Workspace's status says of it, which spares the first inspect when the list shows that very
         run (a controller that starts again confirms its fleet from one list)."""
         snapshot = self._snapshot
         # No usable list (the last one failed): ask Docker about this one container instead.
-        stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
-        if fresh or stale:
+        if fresh or snapshot is None:
             return await self._inspect(name)
-        assert snapshot is not None
+        known = self._details.get(name)
+        if self._changed_at.get(name, 0.0) >= snapshot.taken_at:
+            # Changed by this controller since the list: the list cannot speak for it, an inspect made
+            # since the change can (a Docker event about it since, or a requeue that watches it, makes
+            # the pass `fresh`).
+            return known if known is not None else await self._inspect(name)
         listed = snapshot.by_name.get(name)
         if listed is None:
             self._details.pop(name, None)
             return None
-        known = self._details.get(name)
         if known is not None and _fingerprint(known) == _fingerprint(listed):
             return known
         if known is None and (vouched := confirmed(listed, recorded, snapshot.taken_wall)) is not None:

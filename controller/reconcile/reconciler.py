@@ -100,6 +100,10 @@ class Result:
 
     result: str  # success | error | requeue_after (controller-runtime's metric values)
     requeue_after: float | None = None
+    look: bool = False
+    """When the requeue comes with no trigger before it, the pass inspects rather than trusts what it saw
+    last: the requeue watches a container in transition (or follows a failure), whose change may come
+    with no event (a health check still starting is inspected until it has a verdict)."""
 
 
 @dataclass
@@ -221,15 +225,40 @@ class Reconciler:
             )
             await self._report(work, outcome, memory)
         if outcome.error is not None:
-            return Result("error", backoff(memory.failures))
+            self._settle(obj, outcome, settled=False)
+            return Result("error", backoff(memory.failures), look=True)
         requeue = work.journal.requeue_after
         if requeue is None and outcome.plan is not None and outcome.stalled is None:
             requeue = follow_up(outcome.container)
             if memory.reported is not None:
                 requeue = _paced(requeue, memory.reported, outcome.plan, self._clock())
+        look = requeue is not None
         if work.refresh_in is not None:
             requeue = work.refresh_in if requeue is None else min(requeue, work.refresh_in)
-        return Result("requeue_after", requeue) if requeue is not None else Result("success")
+        self._settle(obj, outcome, settled=requeue is None)
+        return Result("requeue_after", requeue, look=look) if requeue is not None else Result("success")
+
+    def _settle(self, obj: WorkspaceObject, outcome: PassOutcome, *, settled: bool) -> None:
+        """Tell the host's observer whether this pass left the Workspace settled: its container running
+        (and healthy, if it has a health check) with the configuration the plan wants, nothing failing,
+        stalled or due. A settled Workspace is left out of the resync's wake-ups while the list shows
+        its container unchanged: a fleet at rest costs one list per resync and nothing per Workspace."""
+        container = outcome.container
+        steady = (
+            settled
+            and outcome.host is not None
+            and outcome.plan is not None
+            and outcome.error is None
+            and outcome.stalled is None
+            and not outcome.serving_previous
+            and container is not None
+            and container.state == "running"
+            and container.health in (None, "healthy")
+            and labels.read_config_hash(container.labels) == outcome.plan.config_hash
+        )
+        name = naming.container_name(obj.ref.workspace_id)
+        for host in self._hosts.all():
+            host.observer.settle(name, container if steady and host.name == outcome.host else None)
 
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
         obj = work.obj
@@ -402,7 +431,7 @@ class Reconciler:
         beside: list[ObservedContainer | None] = []
         for other in (next_name(name), retired_name(name)):
             wanted = start_first or host.observer.listed(other)
-            beside.append(await host.observer.observe(other) if wanted else None)
+            beside.append(await host.observer.observe(other, fresh=fresh) if wanted else None)
         return Observation.of(
             container, instance=self._settings.instance, uid=obj.ref.uid, next_=beside[0], retired=beside[1]
         )

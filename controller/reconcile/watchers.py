@@ -24,8 +24,9 @@ RESUBSCRIBE_DELAY = 1.0
 async def resync_forever(
     observer: Observer, triggers: Triggers, interval: float, *, wake: Callable[[], None] | None = None
 ) -> None:
-    """The safety net: one list for everyone, then every loop takes a look (`wake`: the loops of the
-    runtime's Workspaces; default every loop, but not one backing off after a failed pass)."""
+    """The safety net: one list for everyone, then the loops take a look (`wake`: the loops of the
+    runtime's Workspaces but those the list shows as their last pass left them settled; default every
+    loop; never one backing off after a failed pass)."""
     wake_all = wake or (lambda: triggers.wake_all(routine=True))
     while True:
         try:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from controller.api.workspace import Placement
+from controller.core import labels
 from controller.core.placement import Resources, Unschedulable
 from controller.core.selectors import parse_selector
 from controller.docker import TlsFiles
@@ -162,6 +163,25 @@ def test_load_drives_every_docker_host_and_the_implicit_host() -> None:
             "unix:///run/a.sock",
             "unix:///run/b.sock",
         ]
+
+    run(scenario())
+
+
+def test_a_resync_wakes_every_workspace_but_those_its_list_shows_as_their_last_pass_settled_them() -> None:
+    async def scenario() -> None:
+        setup = Setup()
+        await setup.registry.load()
+        local = setup.host("local")
+        for uid in ("settled", "other"):
+            setup.runtime("local").add_foreign(f"ws-{uid}", {**labels.owned("t"), labels.UID_LABEL: uid})
+        events = {uid: setup.triggers.register(uid) for uid in ("settled", "other", "unplaced")}
+        await local.observer.refresh()
+        local.observer.settle("ws-settled", await local.observer.observe("ws-settled"))
+        await local.observer.refresh()
+
+        setup.registry.resynced("local")
+
+        assert {uid for uid, event in events.items() if event.is_set()} == {"other", "unplaced"}
 
     run(scenario())
 

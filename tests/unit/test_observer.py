@@ -132,6 +132,65 @@ def test_a_container_this_controller_changed_is_inspected_again() -> None:
     assert runtime.count("inspect_container") == 2
 
 
+def test_an_inspect_since_this_controllers_change_speaks_for_it_until_a_pass_must_look() -> None:
+    """Until the next list, a container changed here is inspected once; a later pass (the watch event
+    of its own status write, say) is served from that inspect, a `fresh` one (an event, a requeue that
+    watches it) inspects again."""
+    runtime, _ = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+
+    async def touch_then_passes() -> None:
+        await watcher.refresh()
+        watcher.touched(NAME)
+        first = await watcher.observe(NAME)
+        assert await watcher.observe(NAME) == first
+        assert runtime.count("inspect_container") == 1
+        await watcher.observe(NAME, fresh=True)
+        assert runtime.count("inspect_container") == 2
+
+    asyncio.run(touch_then_passes())
+    assert runtime.count("list_containers") == 1
+
+
+def test_a_settled_container_is_quiet_while_the_list_shows_it_unchanged() -> None:
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+    uid = runtime.containers[container_id].spec.labels[labels.UID_LABEL]
+
+    async def scenario() -> None:
+        await watcher.refresh()
+        seen = await watcher.observe(NAME)
+        assert watcher.quiet() == set()  # no pass has settled it yet
+        watcher.settle(NAME, seen)
+        await watcher.refresh()
+        assert watcher.quiet() == {uid}
+
+        runtime.containers[container_id].state = "exited"  # a change its event would also report
+        await watcher.refresh()
+        assert watcher.quiet() == set()
+        runtime.containers[container_id].state = "running"
+        await watcher.refresh()
+        assert watcher.quiet() == {uid}
+
+        watcher.touched(NAME)  # this controller changed it: no longer as settled
+        assert watcher.quiet() == set()
+        await watcher.refresh()
+        assert watcher.quiet() == set()
+
+        watcher.settle(NAME, await watcher.observe(NAME))
+        assert watcher.quiet() == {uid}
+        watcher.settle(NAME, None)  # a pass that did not settle
+        assert watcher.quiet() == set()
+
+        watcher.settle(NAME, await watcher.observe(NAME))
+        runtime.fail("list_containers", RuntimeUnavailable("Docker daemon did not answer"))
+        with pytest.raises(RuntimeUnavailable):
+            await watcher.refresh()
+        assert watcher.quiet() == set()  # no usable list: everyone looks
+
+    asyncio.run(scenario())
+
+
 def test_after_a_failed_list_each_container_is_inspected_instead() -> None:
     runtime, _ = running_workspace()
     watcher = Observer(runtime, INSTANCE)

@@ -57,21 +57,21 @@ def test_a_workspace_never_healthy_is_stalled_past_its_deadline_and_recovers_whe
         world.runtime.healthcheck = True  # health "starting" until the test says otherwise
         result = await world.reconcile()
         assert world.cond("Ready") == ("False", "ContainerStarting")
-        assert result == Result("requeue_after", 2.0)
+        assert result == Result("requeue_after", 2.0, look=True)  # its health check has no verdict yet
 
         clock.now = T0 + timedelta(seconds=61)
-        result = await world.reconcile()
+        result = await world.reconcile(fresh=True)  # the requeue's own pass
         assert world.cond("Stalled") == ("True", "ProgressDeadlineExceeded")
         stalled = world.condition("Stalled")
         assert stalled is not None
         assert "health check pending" in stalled["message"]
         assert world.status["phase"] == "Failed"
-        assert result == Result("requeue_after", DEADLINE_EXCEEDED_REQUEUE)
+        assert result == Result("requeue_after", DEADLINE_EXCEEDED_REQUEUE, look=True)
         assert world.warnings() == ["ProgressDeadlineExceeded"]
 
         world.container().health = "healthy"
         clock.now = T0 + timedelta(seconds=120)
-        await world.reconcile()
+        await world.reconcile(fresh=True)  # its health_status event
         assert world.cond("Ready") == ("True", "ContainerRunning")
         assert world.condition("Stalled") is None
         assert world.status["rollout"]["readyAt"] == "2026-12-01T12:02:00Z"
@@ -87,8 +87,8 @@ def test_before_the_deadline_a_pass_is_due_at_it_even_without_docker_events() ->
         await world.reconcile()
         world.container().health = "unhealthy"  # no follow-up of its own: only events or the resync
         clock.now = T0 + timedelta(seconds=20)
-        result = await world.reconcile()
+        result = await world.reconcile(fresh=True)  # the requeue's own pass
         assert world.cond("Ready") == ("False", "ContainerUnhealthy")
-        assert result == Result("requeue_after", 41.0)
+        assert result == Result("requeue_after", 41.0, look=True)
 
     asyncio.run(scenario())

@@ -294,18 +294,25 @@ def test_a_new_workspace_is_created_with_its_configs_written_before_start_and_re
     asyncio.run(scenario())
 
 
-def test_a_second_pass_with_nothing_changed_only_reads_and_writes_no_status() -> None:
+def test_a_second_pass_with_nothing_changed_asks_nothing_and_writes_no_status() -> None:
+    """The inspect after the start still speaks for the container: no event and no requeue said
+    otherwise (the pass the status write's watch event brings). A pass told to look does look."""
+
     async def scenario() -> None:
         world = await running_world()
         patches, events, mark = len(world.kube.status_patches), len(world.kube.events), world.mark()
 
         result = await world.reconcile()
 
-        assert world.writes_since(mark) == []
-        assert world.calls_since(mark), "the pass must look at the container"
+        assert world.calls_since(mark) == []
         assert len(world.kube.status_patches) == patches
         assert len(world.kube.events) == events
         assert result == Result("success")
+
+        assert await world.reconcile(fresh=True) == Result("success")
+        assert world.ops_since(mark) == ["inspect_container"]
+        assert world.writes_since(mark) == []
+        assert len(world.kube.status_patches) == patches
 
     asyncio.run(scenario())
 
@@ -322,6 +329,34 @@ def test_a_steady_pass_after_a_resync_list_asks_the_runtime_nothing() -> None:
 
         assert world.calls_since(mark) == []
         assert len(world.kube.status_patches) == patches
+
+    asyncio.run(scenario())
+
+
+def test_only_a_pass_that_leaves_the_workspace_ready_and_due_nothing_settles_it_for_the_resync() -> None:
+    async def scenario() -> None:
+        world = await running_world()
+        await world.observer.refresh()
+        assert world.observer.quiet() == {UID}  # the resync's list shows it as the pass left it
+
+        world.runtime.fail("inspect_container", RuntimeUnavailable("Cannot connect to the Docker daemon"))
+        assert (await world.reconcile(fresh=True)).result == "error"
+        await world.observer.refresh()
+        assert world.observer.quiet() == set()  # a failing pass: the resync wakes it
+
+        assert await world.reconcile(fresh=True) == Result("success")
+        await world.observer.refresh()
+        assert world.observer.quiet() == {UID}
+
+        starting = World()
+        starting.runtime.healthcheck = True  # health "starting": a requeue follows it
+        await starting.reconcile()
+        await starting.observer.refresh()
+        assert starting.observer.quiet() == set()
+        starting.container().health = "healthy"
+        await starting.reconcile(fresh=True)
+        await starting.observer.refresh()
+        assert starting.observer.quiet() == {UID}
 
     asyncio.run(scenario())
 
@@ -669,7 +704,7 @@ def test_an_unanswering_runtime_is_retried_with_growing_backoff_and_nothing_is_r
 
         waits = []
         for _ in range(4):
-            result = await world.reconcile()
+            result = await world.reconcile(fresh=True)  # the stream's end, then each backoff's own pass
             assert result.result == "error"
             waits.append(result.requeue_after)
         assert waits == [2.0, 4.0, 8.0, 16.0]
@@ -686,12 +721,12 @@ def test_an_unanswering_runtime_is_retried_with_growing_backoff_and_nothing_is_r
         assert world.warnings() == ["DockerUnavailable"]
 
         world.runtime.heal("inspect_container")
-        assert await world.reconcile() == Result("success")
+        assert await world.reconcile(fresh=True) == Result("success")
         assert world.cond("Synced") == ("True", "ReconcileSuccess")
         assert world.cond("Ready") == ("True", "ContainerRunning")
 
         world.runtime.fail("inspect_container", RuntimeUnavailable("Cannot connect to the Docker daemon"))
-        assert await world.reconcile() == Result("error", 2.0)  # the backoff starts over
+        assert await world.reconcile(fresh=True) == Result("error", 2.0, look=True)  # the backoff starts over
 
     asyncio.run(scenario())
 
@@ -705,7 +740,7 @@ def test_a_container_that_fails_to_start_is_left_created_and_started_by_the_next
 
         container = world.container()
         assert container.state == "created"
-        assert result == Result("error", 2.0)
+        assert result == Result("error", 2.0, look=True)
         synced = world.condition("Synced")
         assert synced is not None
         assert synced["status"] == "False"
@@ -1278,14 +1313,15 @@ def test_a_moving_tag_pulled_within_the_pull_window_is_not_pulled_again() -> Non
         assert world.runtime.count("pull_image") == 1
         world.runtime.containers.pop(world.container().id)  # removed by hand
 
-        await world.reconcile()
+        await world.reconcile(fresh=True)  # its destroy event
 
+        assert world.runtime.count("create_container") == 2
         assert world.cond("Ready") == ("True", "ContainerRunning")
         assert world.runtime.count("pull_image") == 1  # the pull of a moment ago serves
 
         without = await running_world(settings=NO_PULL_WINDOW)  # WC_PULL_WINDOW=0: the Go provisioner's rule
         without.runtime.containers.pop(without.container().id)
-        await without.reconcile()
+        await without.reconcile(fresh=True)
         assert without.runtime.count("pull_image") == 2
 
     asyncio.run(scenario())
@@ -1296,7 +1332,7 @@ def test_pull_policy_always_pulls_for_every_create_whatever_the_pull_window() ->
         world = await running_world(imagePullPolicy="Always")
         world.runtime.containers.pop(world.container().id)  # removed by hand, at once
 
-        await world.reconcile()
+        await world.reconcile(fresh=True)  # its destroy event
 
         assert world.cond("Ready") == ("True", "ContainerRunning")
         assert world.runtime.count("pull_image") == 2

@@ -218,7 +218,7 @@ def test_a_start_first_rollout_starts_beside_switches_when_ready_and_retires_the
         assert world.status["endpoint"] == old_endpoint
         assert result.requeue_after == 2.0
 
-        await world.reconcile()  # not Ready yet: nothing changes
+        await world.reconcile(fresh=True)  # the requeue's own pass: not Ready yet, nothing changes
         assert set(_names(world)) == {NAME, upcoming}
         reconciling = world.condition("Reconciling")
         assert reconciling is not None
@@ -226,7 +226,7 @@ def test_a_start_first_rollout_starts_beside_switches_when_ready_and_retires_the
 
         new_id = _names(world)[upcoming]
         world.runtime.containers[new_id].health = "healthy"
-        result = await world.reconcile()  # the switch
+        result = await world.reconcile(fresh=True)  # its health_status event: the switch
         assert _names(world) == {NAME: new_id, retired_name(NAME): old.id}
         assert world.status["container"]["id"] == new_id
         assert world.status["endpoint"] != old_endpoint
