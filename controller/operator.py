@@ -94,6 +94,7 @@ class Controller:
             finalize=self.reconciler.finalize,
             forget=self.reconciler.forget,
             on_count=metrics.WORKSPACES.set,
+            foreign_status=self.reconciler.status_is_not_ours,
         )
 
     @classmethod

@@ -51,6 +51,7 @@ class WorkspaceLoops:
         finalize: Finalize,
         forget: Callable[[WorkspaceRef], None],
         on_count: Callable[[int], None] = lambda _: None,
+        foreign_status: Callable[[str, Mapping[str, Any]], bool] = lambda _uid, _status: False,
     ) -> None:
         self._kube = kube
         self._triggers = triggers
@@ -58,6 +59,7 @@ class WorkspaceLoops:
         self._finalize = finalize
         self._forget = forget
         self._on_count = on_count
+        self._foreign_status = foreign_status
         self._bodies: dict[str, Mapping[str, Any]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._passes: dict[str, asyncio.Task[Result]] = {}
@@ -98,6 +100,8 @@ class WorkspaceLoops:
         version = (body.get("metadata") or {}).get("resourceVersion")
         if needs_attention(body) and (version is None or version != self._passed_version.get(uid)):
             self._triggers.wake(uid)
+        elif self._foreign_status(uid, body.get("status") or {}):
+            self._triggers.wake(uid)  # a status written by someone else: the next pass writes the truth
 
     async def close(self) -> None:
         tasks = dict(self._tasks)

@@ -175,6 +175,7 @@ class Reconciler:
         self._events = events
         self._clock = clock
         self._memory: dict[str, _Memory] = {}
+        self._stored: dict[str, Mapping[str, Any]] = {}  # uid -> the status this controller left stored
         self._locks: dict[str, asyncio.Lock] = {}
         self._finalized: set[str] = set()
         self.identities = IdentityIndex()
@@ -186,6 +187,7 @@ class Reconciler:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
         uid = ref.uid
         self._memory.pop(uid, None)
+        self._stored.pop(uid, None)
         self.referenced.forget(uid)
         self._series.remove(ref)
         if self.identities.conflict(ref) is None:  # the names are its (a rival's are not its to forget)
@@ -792,8 +794,17 @@ class Reconciler:
         new = status.to_dict()
         if status_changed(work.written, new):
             ws = work.obj.ref
+            self._stored[ws.uid] = new  # before the write: its watch event may come before its answer
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
+        else:
+            self._stored[work.obj.ref.uid] = work.written
+
+    def status_is_not_ours(self, uid: str, status: Mapping[str, Any]) -> bool:
+        """Whether `status`, brought by the watch, differs from the one this controller last left stored
+        (someone else wrote it): the next pass writes the truth again. False while nothing is known."""
+        stored = self._stored.get(uid)
+        return stored is not None and status_changed(stored, status)
 
 
 def _serving_previous(plan: ContainerPlan | None, container: ObservedContainer | None) -> bool:

@@ -154,6 +154,8 @@ class Harness:
         self.finalized: dict[str, list[Finalized]] = defaultdict(list)
         self.forgotten: list[str] = []
         self.counts: list[int] = []
+        self.ours: dict[str, Any] = {}
+        """Per uid, the status "the reconciler" last left stored (what `foreign_status` compares with)."""
         self.loops = WorkspaceLoops(
             kube=self.kube,
             triggers=self.triggers,
@@ -161,6 +163,7 @@ class Harness:
             finalize=self.finalize,
             forget=lambda ref: self.forgotten.append(ref.uid),
             on_count=self.counts.append,
+            foreign_status=lambda uid, status: uid in self.ours and status != self.ours[uid],
         )
 
     def _finalizer_stored(self, obj: WorkspaceObject) -> bool:
@@ -367,6 +370,22 @@ def test_an_event_that_needs_no_attention_causes_no_pass() -> None:
         second = h.passes[UID_A][1].obj
         assert second.generation == 2
         assert second.status == {"observedGeneration": 1, "phase": "Running"}
+
+    run(scenario)
+
+
+def test_a_status_someone_else_wrote_brings_a_pass_and_our_own_does_not() -> None:
+    async def scenario(h: Harness) -> None:
+        h.create(workspace(finalizers=[FINALIZER]))
+        await eventually(lambda: h.passes[UID_A], "the first pass")
+        h.edit(UID_A, status_written)
+        h.ours[UID_A] = dict(h.stored(UID_A)["status"])
+        h.deliver(UID_A)
+        await stays(lambda: len(h.passes[UID_A]) == 1, "no pass for our own status write")
+
+        h.edit(UID_A, lambda body: body["status"].update(phase="Pending"))  # kubectl patch --subresource
+        h.deliver(UID_A)
+        await eventually(lambda: len(h.passes[UID_A]) == 2, "a pass that writes the truth again")
 
     run(scenario)
 

@@ -164,6 +164,9 @@ class World:
         assert self.hosts is not None, "World.start() first"
         return the_host(self.hosts).observer
 
+    def reconciler_status_is_not_ours(self, status: dict[str, Any]) -> bool:
+        return self.reconciler.status_is_not_ours(UID, status)
+
     async def reconcile(self, *, fresh: bool = False) -> Result:
         """One pass; the status it wrote is fed back into the Workspace, as the next watch event would."""
         if self._reconciler is None:
@@ -357,6 +360,21 @@ def test_only_a_pass_that_leaves_the_workspace_ready_and_due_nothing_settles_it_
         await starting.reconcile(fresh=True)
         await starting.observer.refresh()
         assert starting.observer.quiet() == {UID}
+
+    asyncio.run(scenario())
+
+
+def test_a_status_written_by_someone_else_is_told_from_the_controllers_own() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        assert not world.reconciler_status_is_not_ours({"phase": "Pending"})  # nothing known yet
+        await world.reconcile()
+        assert not world.reconciler_status_is_not_ours(world.status)
+        assert world.reconciler_status_is_not_ours({**world.status, "phase": "Pending"})
+        await world.reconcile()  # a pass that writes nothing leaves the same status stored
+        assert not world.reconciler_status_is_not_ours(world.status)
+        assert world.reconciler_status_is_not_ours({})
 
     asyncio.run(scenario())
 
