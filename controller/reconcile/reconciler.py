@@ -56,9 +56,11 @@ from controller.core.policy import policy_denial
 from controller.core.progress import deadline_left
 from controller.core.redact import redact_cause
 from controller.core.start_first import (
+    DRAIN_SECONDS,
     RETRY_FAILED_AFTER,
     Abandon,
     FailedRollout,
+    Retire,
     StartNext,
     next_name,
     retired_name,
@@ -321,6 +323,11 @@ class Reconciler:
             if journal.promoted:
                 memory.retired_since = time.monotonic()
                 memory.failed_rollout = None
+            elif observed.retired is not None and not isinstance(action, Retire):
+                # The previous container drains: the pass when its drain ends retires it (whatever woke
+                # this one meanwhile; a settled Workspace is not woken by the resync).
+                due = max(0.0, DRAIN_SECONDS - history.retired_for) + 0.5
+                journal.requeue_after = min(journal.requeue_after or due, due)
             asks = refresh is None and plan is not None and plan.image_update is not None
             if asks and container is not None and container.state in ACTIVE_STATES:
                 work.refresh_in = 1.0  # just made or started: its first check, from the next pass

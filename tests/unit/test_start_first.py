@@ -237,8 +237,11 @@ def test_a_start_first_rollout_starts_beside_switches_when_ready_and_retires_the
         assert "RolledOut" in world.reasons_since(0)
 
         mark = world.mark()
-        await world.reconcile()  # draining: the old one is left alone
+        result = await world.reconcile()  # woken while draining: the old one is left alone
         assert world.writes_since(mark) == []
+        # ... and the pass comes back when the drain ends, whatever woke this one.
+        assert result.requeue_after is not None
+        assert 0.5 < result.requeue_after <= DRAIN_SECONDS + 0.5
 
         monkeypatch.setattr(start_first, "DRAIN_SECONDS", 0.0)
         await world.reconcile()
