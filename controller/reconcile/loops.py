@@ -64,7 +64,6 @@ class WorkspaceLoops:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._passes: dict[str, asyncio.Task[Result]] = {}
         self._passed_version: dict[str, str] = {}  # uid -> resourceVersion the last pass started from
-        self._look: set[str] = set()  # uids whose next pass inspects: a requeue that watches a change
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -130,7 +129,6 @@ class WorkspaceLoops:
         finally:
             self._triggers.unregister(uid)
             self._passed_version.pop(uid, None)
-            self._look.discard(uid)
             if self._tasks.get(uid) is asyncio.current_task():
                 del self._tasks[uid]
             self._counted()
@@ -151,17 +149,12 @@ class WorkspaceLoops:
         if result is not None:
             log.debug("%s: pass %s, next look in %s", obj.ref, result.result, result.requeue_after)
         if result is not None and result.requeue_after != 0:
-            woken = await self._triggers.wait(uid, result.requeue_after, backing_off=result.result == "error")
-            if not woken and result.look:
-                self._look.add(uid)  # the requeue itself is the reason: nothing said what changed
+            await self._triggers.wait(uid, result.requeue_after, backing_off=result.result == "error")
         return False  # a pass cancelled by a deletion, or asked to go again at once, goes on at once
 
     async def _pass(self, uid: str, obj: WorkspaceObject) -> Result | None:
         """One reconcile, which a deletion cancels; None when it was cancelled that way."""
-        look = uid in self._look
-        self._look.discard(uid)
-        fresh = self._triggers.take_fresh_observation(uid) or look
-        current = asyncio.create_task(self._reconcile(obj, fresh))
+        current = asyncio.create_task(self._reconcile(obj, self._triggers.take_fresh_observation(uid)))
         self._passes[uid] = current
         try:
             return await asyncio.shield(current)

@@ -151,19 +151,17 @@ class Observer:
         self, name: str, *, fresh: bool = False, recorded: ContainerStatus | None = None
     ) -> ObservedContainer | None:
         """The container named `name` with full detail, or None when it does not exist. `fresh`: inspect
-        whatever was seen before (a Docker event named it, or time alone says look). `recorded`: what
+        whatever was seen before (a Docker event named it). `recorded`: what
         the Workspace's status says of it, which spares the first inspect when the list shows that very
         run (a controller that starts again confirms its fleet from one list)."""
         snapshot = self._snapshot
         # No usable list (the last one failed): ask Docker about this one container instead.
-        if fresh or snapshot is None:
+        # Changed by this controller since the list: the list cannot speak for it.
+        stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
+        if fresh or stale:
             return await self._inspect(name)
+        assert snapshot is not None
         known = self._details.get(name)
-        if self._changed_at.get(name, 0.0) >= snapshot.taken_at:
-            # Changed by this controller since the list: the list cannot speak for it, an inspect made
-            # since the change can (a Docker event about it since, or a requeue that watches it, makes
-            # the pass `fresh`).
-            return known if known is not None else await self._inspect(name)
         listed = snapshot.by_name.get(name)
         if listed is None:
             self._details.pop(name, None)

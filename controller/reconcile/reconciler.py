@@ -102,10 +102,6 @@ class Result:
 
     result: str  # success | error | requeue_after (controller-runtime's metric values)
     requeue_after: float | None = None
-    look: bool = False
-    """When the requeue comes with no trigger before it, the pass inspects rather than trusts what it saw
-    last: the requeue watches a container in transition (or follows a failure), whose change may come
-    with no event (a health check still starting is inspected until it has a verdict)."""
 
 
 @dataclass
@@ -230,17 +226,16 @@ class Reconciler:
             await self._report(work, outcome, memory)
         if outcome.error is not None:
             self._settle(obj, outcome, settled=False)
-            return Result("error", backoff(memory.failures), look=True)
+            return Result("error", backoff(memory.failures))
         requeue = work.journal.requeue_after
         if requeue is None and outcome.plan is not None and outcome.stalled is None:
             requeue = follow_up(outcome.container)
             if memory.reported is not None:
                 requeue = _paced(requeue, memory.reported, outcome.plan, self._clock())
-        look = requeue is not None
         if work.refresh_in is not None:
             requeue = work.refresh_in if requeue is None else min(requeue, work.refresh_in)
         self._settle(obj, outcome, settled=requeue is None)
-        return Result("requeue_after", requeue, look=look) if requeue is not None else Result("success")
+        return Result("requeue_after", requeue) if requeue is not None else Result("success")
 
     def _settle(self, obj: WorkspaceObject, outcome: PassOutcome, *, settled: bool) -> None:
         """Tell the host's observer whether this pass left the Workspace settled: its container running

@@ -402,23 +402,6 @@ def test_a_docker_event_asks_the_next_pass_for_a_fresh_observation() -> None:
     run(scenario)
 
 
-def test_a_requeue_that_watches_a_change_looks_afresh_when_its_time_comes_and_no_sooner() -> None:
-    async def scenario(h: Harness) -> None:
-        h.scripts[UID_A] = [
-            Result("requeue_after", TICK, look=True),  # a container in transition
-            Result("requeue_after", TICK),  # an image check due: the last inspect still speaks
-            Result("requeue_after", DEADLINE * 10, look=True),
-        ]
-        h.create(workspace(finalizers=[FINALIZER]))
-        await eventually(lambda: len(h.passes[UID_A]) == 3, "two requeued passes")
-
-        assert h.triggers.wake(UID_A)  # a watch event before the requeue is due: no reason to inspect
-        await eventually(lambda: len(h.passes[UID_A]) == 4, "the pass the watch event asked for")
-        assert [p.fresh for p in h.passes[UID_A]] == [False, True, False, False]
-
-    run(scenario)
-
-
 # -- deletion -----------------------------------------------------------------------------------------
 
 

@@ -132,26 +132,6 @@ def test_a_container_this_controller_changed_is_inspected_again() -> None:
     assert runtime.count("inspect_container") == 2
 
 
-def test_an_inspect_since_this_controllers_change_speaks_for_it_until_a_pass_must_look() -> None:
-    """Until the next list, a container changed here is inspected once; a later pass (the watch event
-    of its own status write, say) is served from that inspect, a `fresh` one (an event, a requeue that
-    watches it) inspects again."""
-    runtime, _ = running_workspace()
-    watcher = Observer(runtime, INSTANCE)
-
-    async def touch_then_passes() -> None:
-        await watcher.refresh()
-        watcher.touched(NAME)
-        first = await watcher.observe(NAME)
-        assert await watcher.observe(NAME) == first
-        assert runtime.count("inspect_container") == 1
-        await watcher.observe(NAME, fresh=True)
-        assert runtime.count("inspect_container") == 2
-
-    asyncio.run(touch_then_passes())
-    assert runtime.count("list_containers") == 1
-
-
 def test_a_settled_container_is_quiet_while_the_list_shows_it_unchanged() -> None:
     runtime, container_id = running_workspace()
     watcher = Observer(runtime, INSTANCE)

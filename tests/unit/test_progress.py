@@ -57,7 +57,7 @@ def test_a_workspace_never_healthy_is_stalled_past_its_deadline_and_recovers_whe
         world.runtime.healthcheck = True  # health "starting" until the test says otherwise
         result = await world.reconcile()
         assert world.cond("Ready") == ("False", "ContainerStarting")
-        assert result == Result("requeue_after", 2.0, look=True)  # its health check has no verdict yet
+        assert result == Result("requeue_after", 2.0)  # its health check has no verdict yet
 
         clock.now = T0 + timedelta(seconds=61)
         result = await world.reconcile(fresh=True)  # the requeue's own pass
@@ -66,7 +66,7 @@ def test_a_workspace_never_healthy_is_stalled_past_its_deadline_and_recovers_whe
         assert stalled is not None
         assert "health check pending" in stalled["message"]
         assert world.status["phase"] == "Failed"
-        assert result == Result("requeue_after", DEADLINE_EXCEEDED_REQUEUE, look=True)
+        assert result == Result("requeue_after", DEADLINE_EXCEEDED_REQUEUE)
         assert world.warnings() == ["ProgressDeadlineExceeded"]
 
         world.container().health = "healthy"
@@ -89,6 +89,6 @@ def test_before_the_deadline_a_pass_is_due_at_it_even_without_docker_events() ->
         clock.now = T0 + timedelta(seconds=20)
         result = await world.reconcile(fresh=True)  # the requeue's own pass
         assert world.cond("Ready") == ("False", "ContainerUnhealthy")
-        assert result == Result("requeue_after", 41.0, look=True)
+        assert result == Result("requeue_after", 41.0)
 
     asyncio.run(scenario())
