@@ -151,16 +151,14 @@ class Observer:
         self, name: str, *, fresh: bool = False, recorded: ContainerStatus | None = None
     ) -> ObservedContainer | None:
         """The container named `name` with full detail, or None when it does not exist. `fresh`: inspect
-        whatever was seen before (a Docker event named it). `recorded`: what
-        the Workspace's status says of it, which spares the first inspect when the list shows that very
-        run (a controller that starts again confirms its fleet from one list)."""
+        whatever was seen before (a Docker event named it). `recorded`: what the Workspace's status says
+        of it, which spares the first inspect when the list shows that very run (a controller that
+        starts again confirms its fleet from one list)."""
         snapshot = self._snapshot
-        # No usable list (the last one failed): ask Docker about this one container instead.
-        # Changed by this controller since the list: the list cannot speak for it.
-        stale = snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at
-        if fresh or stale:
+        # No usable list (the last one failed), or changed by this controller since the list (which
+        # cannot speak for it then): ask Docker about this one container.
+        if fresh or snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
             return await self._inspect(name)
-        assert snapshot is not None
         known = self._details.get(name)
         listed = snapshot.by_name.get(name)
         if listed is None:

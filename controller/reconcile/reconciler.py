@@ -63,6 +63,7 @@ from controller.core.start_first import (
     Retire,
     StartNext,
     next_name,
+    ready,
     retired_name,
 )
 from controller.core.status import (
@@ -127,6 +128,8 @@ class _Memory:
     session_reset_handled: str | None = None
     host: str | None = None
     """The DockerHost the Workspace is on, once known (placement is for good)."""
+    settled_on: str | None = None
+    """The host whose observer was last told the Workspace is settled there (None: none was)."""
     searched: frozenset[str] | None = None
     """The hosts that all answered a search for its container, none having one: from then on only this
     controller can make one there, and it places the Workspace first. A host added since is searched."""
@@ -225,7 +228,7 @@ class Reconciler:
             )
             await self._report(work, outcome, memory)
         if outcome.error is not None:
-            self._settle(obj, outcome, settled=False)
+            self._settle(obj, outcome, memory, settled=False)
             return Result("error", backoff(memory.failures))
         requeue = work.journal.requeue_after
         if requeue is None and outcome.plan is not None and outcome.stalled is None:
@@ -234,10 +237,10 @@ class Reconciler:
                 requeue = _paced(requeue, memory.reported, outcome.plan, self._clock())
         if work.refresh_in is not None:
             requeue = work.refresh_in if requeue is None else min(requeue, work.refresh_in)
-        self._settle(obj, outcome, settled=requeue is None)
+        self._settle(obj, outcome, memory, settled=requeue is None)
         return Result("requeue_after", requeue) if requeue is not None else Result("success")
 
-    def _settle(self, obj: WorkspaceObject, outcome: PassOutcome, *, settled: bool) -> None:
+    def _settle(self, obj: WorkspaceObject, outcome: PassOutcome, memory: _Memory, *, settled: bool) -> None:
         """Tell the host's observer whether this pass left the Workspace settled: its container running
         (and healthy, if it has a health check) with the configuration the plan wants, nothing failing,
         stalled or due. A settled Workspace is left out of the resync's wake-ups while the list shows
@@ -251,13 +254,22 @@ class Reconciler:
             and outcome.stalled is None
             and not outcome.serving_previous
             and container is not None
-            and container.state == "running"
-            and container.health in (None, "healthy")
+            and ready(container)
             and labels.read_config_hash(container.labels) == outcome.plan.config_hash
         )
         name = naming.container_name(obj.ref.workspace_id)
-        for host in self._hosts.all():
-            host.observer.settle(name, container if steady and host.name == outcome.host else None)
+        on = outcome.host if steady else None
+        if memory.settled_on is not None and memory.settled_on != on:
+            previous = self._hosts.get(memory.settled_on)
+            if previous is not None:
+                previous.observer.settle(name, None)
+        if on is not None:
+            host = self._hosts.get(on)
+            if host is not None:
+                host.observer.settle(name, container)
+            else:
+                on = None
+        memory.settled_on = on
 
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
         obj = work.obj
@@ -435,7 +447,7 @@ class Reconciler:
         beside: list[ObservedContainer | None] = []
         for other in (next_name(name), retired_name(name)):
             wanted = start_first or host.observer.listed(other)
-            beside.append(await host.observer.observe(other, fresh=fresh) if wanted else None)
+            beside.append(await host.observer.observe(other) if wanted else None)
         return Observation.of(
             container, instance=self._settings.instance, uid=obj.ref.uid, next_=beside[0], retired=beside[1]
         )
