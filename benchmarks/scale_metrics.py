@@ -10,6 +10,7 @@ from tests.support.metrics import Samples, scrape
 DOCKER_CALLS = "workspace_controller_docker_calls_total"
 KUBE_REQUESTS = "rest_client_requests_total"
 DOCKER_EVENTS = "workspace_controller_docker_events_total"
+INSPECTS = "workspace_controller_container_inspects_total"
 READY = "workspace_controller_workspace_ready"
 
 # Docker operations (the adapter's names) that change something; every other one only reads.
@@ -41,6 +42,7 @@ class Delta:
     docker: Mapping[str, float]  # by operation
     kube: Mapping[str, float]  # by HTTP method
     events: Mapping[str, float]  # Docker events received, by action
+    inspects: Mapping[str, float]  # container inspects, by why the list could not answer
 
     @property
     def docker_total(self) -> float:
@@ -60,6 +62,9 @@ class Delta:
 
     def kube_per(self, n: int) -> str:
         return _pairs(self.kube, n)
+
+    def inspects_per(self, n: int) -> str:
+        return _pairs(self.inspects, n)
 
 
 def _pairs(values: Mapping[str, float], n: int) -> str:
@@ -91,4 +96,5 @@ class Counters:
             _diff(
                 by_label(self.samples, DOCKER_EVENTS, "action"), by_label(earlier, DOCKER_EVENTS, "action")
             ),
+            _diff(by_label(self.samples, INSPECTS, "reason"), by_label(earlier, INSPECTS, "reason")),
         )

@@ -17,6 +17,7 @@ def calls(delta: Delta, n: int) -> None:
     docker, kube = delta.docker_total / n, sum(delta.kube.values()) / n
     print(f"  controller Docker calls per Workspace: {docker:.2f}  ({delta.per(n)})")
     print(f"  controller API requests per Workspace: {kube:.2f}  ({delta.kube_per(n)})")
+    print(f"  container inspects per Workspace, by why: {delta.inspects_per(n)}")
 
 
 def cpu(b: Burst) -> None:

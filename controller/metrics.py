@@ -84,6 +84,15 @@ DOCKER_EVENTS = Counter(
     "Docker events received for this controller's containers, by action.",
     ["action"],
 )
+CONTAINER_INSPECTS = Counter(
+    "workspace_controller_container_inspects_total",
+    "Inspects of a Workspace's container, by why the last list could not answer: asked (a Docker event "
+    "named it, or a search for a container that may not be this controller's), no_list (the last list "
+    "failed), changed (this controller changed it since the list), differs (the list shows another id, "
+    "state, health or configuration than the last inspect), unknown (never inspected, and the status "
+    "does not vouch for the listed run).",
+    ["reason"],
+)
 KUBE_REQUESTS = Counter(
     "rest_client_requests_total",
     "Requests this controller made to the Kubernetes API itself (status, finalizer, events, secrets, "
@@ -126,6 +135,8 @@ SWEEP_PASSES = Counter(
 for _result in ("success", "error", "requeue_after"):
     RECONCILE_TOTAL.labels(CONTROLLER, _result)
 RECONCILE_ERRORS.labels(CONTROLLER)
+for _reason in ("asked", "no_list", "changed", "differs", "unknown"):
+    CONTAINER_INSPECTS.labels(_reason)
 for _action in ("connected", "disconnected", "reconnected"):  # the event stream's own, 0 until it happens
     DOCKER_EVENTS.labels(_action)
 # At 0 from the start, so that rate() and increase() count the first sweep and its first removal.

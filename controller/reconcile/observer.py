@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from controller import metrics
 from controller.api.workspace import ContainerStatus
 from controller.core import labels
 from controller.core.list_confirmation import confirmed
@@ -157,8 +158,12 @@ class Observer:
         snapshot = self._snapshot
         # No usable list (the last one failed), or changed by this controller since the list (which
         # cannot speak for it then): ask Docker about this one container.
-        if fresh or snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
-            return await self._inspect(name)
+        if fresh:
+            return await self._inspect(name, "asked")
+        if snapshot is None:
+            return await self._inspect(name, "no_list")
+        if self._changed_at.get(name, 0.0) >= snapshot.taken_at:
+            return await self._inspect(name, "changed")
         known = self._details.get(name)
         listed = snapshot.by_name.get(name)
         if listed is None:
@@ -169,9 +174,10 @@ class Observer:
         if known is None and (vouched := confirmed(listed, recorded, snapshot.taken_wall)) is not None:
             self._details[name] = vouched
             return vouched
-        return await self._inspect(name)
+        return await self._inspect(name, "differs" if known is not None else "unknown")
 
-    async def _inspect(self, name: str) -> ObservedContainer | None:
+    async def _inspect(self, name: str, reason: str) -> ObservedContainer | None:
+        metrics.CONTAINER_INSPECTS.labels(reason).inc()
         container = await self._runtime.inspect_container(name)
         if container is None:
             self._details.pop(name, None)

@@ -50,6 +50,7 @@ from controller.core.decide import (
 from controller.core.failures import Step, runtime_failure
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
+from controller.core.own_writes import OwnWrites
 from controller.core.placement import Unschedulable, placement_conflict
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
@@ -176,7 +177,7 @@ class Reconciler:
         self._events = events
         self._clock = clock
         self._memory: dict[str, _Memory] = {}
-        self._stored: dict[str, Mapping[str, Any]] = {}  # uid -> the status this controller left stored
+        self._stored: dict[str, OwnWrites] = {}  # uid -> the status this controller left stored, and lately
         self._locks: dict[str, asyncio.Lock] = {}
         self._finalized: set[str] = set()
         self.identities = IdentityIndex()
@@ -808,17 +809,22 @@ class Reconciler:
         new = status.to_dict()
         if status_changed(work.written, new):
             ws = work.obj.ref
-            self._stored[ws.uid] = new  # before the write: its watch event may come before its answer
+            # Before the write: its watch event may come before its answer.
+            stored = self._stored.get(ws.uid)
+            now = time.monotonic()
+            self._stored[ws.uid] = stored.wrote(new, now) if stored else OwnWrites(new)
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
         else:
-            self._stored[work.obj.ref.uid] = work.written
+            stored = self._stored.get(work.obj.ref.uid)
+            if stored is None or status_changed(stored.latest, work.written):
+                self._stored[work.obj.ref.uid] = OwnWrites(work.written)
 
     def status_is_not_ours(self, uid: str, status: Mapping[str, Any]) -> bool:
-        """Whether `status`, brought by the watch, differs from the one this controller last left stored
-        (someone else wrote it): the next pass writes the truth again. False while nothing is known."""
+        """Whether `status`, brought by the watch, is none this controller left stored lately (someone
+        else wrote it): the next pass writes the truth again. False while nothing is known."""
         stored = self._stored.get(uid)
-        return stored is not None and status_changed(stored, status)
+        return stored is not None and stored.foreign(status, time.monotonic())
 
 
 def _serving_previous(plan: ContainerPlan | None, container: ObservedContainer | None) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from controller import metrics
 from controller.core import labels
 from controller.core.identity import WorkspaceRef
 from controller.docker.parse import parse_container_inspect
@@ -169,6 +170,42 @@ def test_a_settled_container_is_quiet_while_the_list_shows_it_unchanged() -> Non
         assert watcher.quiet() == set()  # no usable list: everyone looks
 
     asyncio.run(scenario())
+
+
+def inspects_by_reason() -> dict[str, float]:
+    return {
+        sample.labels["reason"]: sample.value
+        for metric in metrics.CONTAINER_INSPECTS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_each_inspect_is_counted_under_why_the_list_could_not_answer() -> None:
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+    before = inspects_by_reason()
+
+    async def scenario() -> None:
+        await watcher.refresh()
+        await watcher.observe(NAME)  # never inspected: unknown
+        await watcher.observe(NAME)  # served by that inspect
+        runtime.containers[container_id].state = "exited"
+        await watcher.refresh()
+        await watcher.observe(NAME)  # differs
+        watcher.touched(NAME)
+        await watcher.observe(NAME)  # changed
+        await watcher.observe(NAME, fresh=True)  # asked
+        runtime.fail("list_containers", RuntimeUnavailable("Docker daemon did not answer"))
+        with pytest.raises(RuntimeUnavailable):
+            await watcher.refresh()
+        await watcher.observe(NAME)  # no_list
+
+    asyncio.run(scenario())
+    after = inspects_by_reason()
+    counted = {reason: after[reason] - before.get(reason, 0.0) for reason in after}
+    assert counted == {"unknown": 1, "differs": 1, "changed": 1, "asked": 1, "no_list": 1}
+    assert runtime.count("inspect_container") == 5
 
 
 def test_after_a_failed_list_each_container_is_inspected_instead() -> None:

@@ -369,6 +369,15 @@ def test_a_status_written_by_someone_else_is_told_from_the_controllers_own() -> 
         assert not world.reconciler_status_is_not_ours(world.status)
         assert world.reconciler_status_is_not_ours({})
 
+        first = copy.deepcopy(world.status)
+        world.change_spec(tier=2)  # the next pass writes another status over the first
+        await world.reconcile()
+        assert world.status != first
+        assert not world.reconciler_status_is_not_ours(world.status)
+        # The watch is behind: the first write's own event, brought after the second write, is ours.
+        assert not world.reconciler_status_is_not_ours(first)
+        assert world.reconciler_status_is_not_ours({**first, "phase": "Pending"})
+
     asyncio.run(scenario())
 
 
