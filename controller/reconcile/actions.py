@@ -258,16 +258,15 @@ class ActionRunner:
         spec = self._on_host(dataclasses.replace(plan.container, name=name, aliases=()))
         network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
         try:
-            container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+            with self._observer.changing(name):
+                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
         except Conflict:
             journal.requeue_after = ADOPT_REQUEUE  # an earlier pass made it: the next one sees it
             return
         except ContainerRuntimeError as exc:
             raise StepFailed(runtime_failure(exc, Step.CREATE, container=name, image=plan.image)) from exc
-        finally:
-            self._observer.touched(name)
         try:
-            await self._runtime.start_container(container_id)
+            await self._touching(name, self._runtime.start_container(container_id))
         except ContainerRuntimeError as exc:
             raise StepFailed(
                 runtime_failure(exc, Step.START, container=name), unstarted=container_id
@@ -315,28 +314,12 @@ class ActionRunner:
             # cannot succeed.
             await self._fetch_missing(plan, journal)
             image_ready = True
-        # Marked before the call as well as after it: the daemon's `create` event may come first.
-        self._observer.touched(plan.name)
         try:
-            # Config files and the token are in /configs before the agent's first instruction runs.
-            try:
-                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
-            except ImageNotFound:
-                # Created first, pulled only when missing: an image that is there costs no inspect. One
-                # pulled a moment ago for another Workspace and removed since (rmi, image GC): pulled again.
-                if image_ready and not shared_pull:
-                    raise
-                if shared_pull:
-                    await self._pull_recent(plan, journal, policy, own=True)
-                else:
-                    await self._fetch_missing(plan, journal)
-                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
-            except NotFound as exc:
-                if exc.resource != "network" or not spec.network:
-                    raise
-                # The network was removed by hand since it was made: made again, the create tried again.
-                network_id = await self._runtime.ensure_network(spec.network)
-                container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
+            # The daemon's `create` event may come before the answer (see `Observer.changing`).
+            with self._observer.changing(plan.name):
+                container_id = await self._create_container(
+                    plan, spec, journal, network_id, image_ready=image_ready, shared_pull=shared_pull
+                )
         except Conflict:
             # The name is taken: ours (an earlier pass the list did not show yet) is adopted on the next
             # pass rather than duplicated; anyone else's is a conflict the user must resolve.
@@ -351,8 +334,6 @@ class ActionRunner:
         except ContainerRuntimeError as exc:
             failure = runtime_failure(exc, Step.CREATE, container=plan.name, image=plan.image)
             raise StepFailed(failure) from exc
-        finally:
-            self._observer.touched(plan.name)
         # Taken over once our container mounts them (not when another's create won the name).
         journal.adopted_volumes.extend(adopting)
         journal.note("Created", f"created container {plan.name} from {plan.image}")
@@ -365,6 +346,36 @@ class ActionRunner:
             )
         await self._start(plan, container_id, journal, "Started")
         return await self._observer.observe(plan.name)
+
+    async def _create_container(
+        self,
+        plan: ContainerPlan,
+        spec: ContainerSpec,
+        journal: Journal,
+        network_id: str | None,
+        *,
+        image_ready: bool,
+        shared_pull: bool,
+    ) -> str:
+        """The create, and once more after what its refusal asks for: the image pulled, the network made."""
+        # Config files and the token are in /configs before the agent's first instruction runs.
+        try:
+            return await self._runtime.create_container(spec, plan.files, network_id=network_id)
+        except ImageNotFound:
+            # Created first, pulled only when missing: an image that is there costs no inspect. One
+            # pulled a moment ago for another Workspace and removed since (rmi, image GC): pulled again.
+            if image_ready and not shared_pull:
+                raise
+            if shared_pull:
+                await self._pull_recent(plan, journal, plan.image_pull_policy, own=True)
+            else:
+                await self._fetch_missing(plan, journal)
+        except NotFound as exc:
+            if exc.resource != "network" or not spec.network:
+                raise
+            # The network was removed by hand since it was made: made again, the create tried again.
+            network_id = await self._runtime.ensure_network(spec.network)
+        return await self._runtime.create_container(spec, plan.files, network_id=network_id)
 
     async def _start(self, plan: ContainerPlan, container_id: str, journal: Journal, reason: str) -> None:
         try:
@@ -485,8 +496,6 @@ class ActionRunner:
 
     async def _touching(self, name: str, call: Awaitable[None]) -> None:
         """Run a call that changes the container: the observer's list no longer speaks for it, even if
-        the call failed half way."""
-        try:
+        the call failed half way, and the daemon's events of it are its echo."""
+        with self._observer.changing(name):
             await call
-        finally:
-            self._observer.touched(name)

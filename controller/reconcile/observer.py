@@ -14,8 +14,9 @@ keeps OOMKilled set across restarts.)
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controller import metrics
@@ -52,6 +53,7 @@ class Observer:
         self._changed_at: dict[str, float] = {}
         self._settled: dict[str, tuple[str, str, str | None, str | None]] = {}  # name -> fingerprint
         self._last_exit: dict[str, int] = {}  # container id -> exit code of its last run
+        self._in_flight: dict[str, int] = {}  # name -> this controller's calls changing it, under way
 
     async def refresh(self) -> Snapshot:
         """List this instance's containers (one runtime call). After a failure `observe` inspects instead."""
@@ -71,6 +73,22 @@ class Observer:
         self._changed_at[name] = time.monotonic()
         self._details.pop(name, None)
         self._settled.pop(name, None)
+
+    @contextlib.contextmanager
+    def changing(self, name: str) -> Iterator[None]:
+        """Around a call of this controller's that changes the container (create, start, ...): the list
+        no longer speaks for it from before the call until after it, and the daemon's `create` and
+        `start` events while the call is under way are its echo, however long the call waited for a
+        free slot before reaching the daemon."""
+        self.touched(name)
+        self._in_flight[name] = self._in_flight.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._in_flight.pop(name) - 1
+            if left:
+                self._in_flight[name] = left
+            self.touched(name)
 
     def settle(self, name: str, container: ObservedContainer | None) -> None:
         """A pass left the Workspace of container `name` settled with `container` as it saw it (None:
@@ -118,6 +136,8 @@ class Observer:
         and `start` of a container already seen running, or a health verdict already known, are the
         echo of this controller's own create and start (or of what it has seen since), and need no look.
         Everything else (die, oom, kill, stop, destroy, rename, pause, ...) does."""
+        if event.kind in ("create", "start") and event.name in self._in_flight:
+            return False  # this controller's own call, under way: the pass that made it looks next
         known = self._details.get(event.name)
         if known is None:
             # Made or started by this controller a moment ago, and not looked at since: the pass that

@@ -20,7 +20,7 @@ from controller.core.identity import WorkspaceRef
 from controller.docker.parse import parse_container_inspect
 from controller.port.errors import RuntimeUnavailable
 from controller.port.values import ContainerEvent, ContainerSpec, File, FileTree, ObservedContainer
-from controller.reconcile.observer import Observer, with_last_exit
+from controller.reconcile.observer import OWN_ECHO_SECONDS, Observer, with_last_exit
 from tests.support.fake_runtime import FakeRuntime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docker"
@@ -265,3 +265,33 @@ def test_only_events_that_may_say_something_new_are_news() -> None:
         assert observer.news(event("start", cid="another-container"))
 
     asyncio.run(scenario())
+
+
+def test_the_echo_of_a_call_under_way_is_no_news_however_long_it_waited_for_a_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a burst a start may wait longer for a free Docker slot than the echo window after the create;
+    its `start` event is still the echo of this controller's own call while that call is under way."""
+    runtime, container_id = running_workspace()
+    now = [1000.0]
+    monkeypatch.setattr("controller.reconcile.observer.time.monotonic", lambda: now[0])
+    observer = Observer(runtime, INSTANCE)
+
+    def event(kind: str) -> ContainerEvent:
+        return ContainerEvent(kind=kind, action=kind, container_id=container_id, name=NAME)
+
+    observer.touched(NAME)  # the create's answer
+    now[0] += OWN_ECHO_SECONDS + 50  # the start waited this long for a slot
+    assert observer.news(event("start"))  # not under way: too long ago to be taken for the echo
+    with observer.changing(NAME):
+        now[0] += OWN_ECHO_SECONDS + 50  # and this long again in the call, before it reached the daemon
+        assert not observer.news(event("start"))
+        assert not observer.news(event("create"))
+        assert observer.news(event("die"))
+        with observer.changing(NAME):  # two at once (a rename of the retired one, say)
+            pass
+        now[0] += OWN_ECHO_SECONDS + 50
+        assert not observer.news(event("start"))
+    assert not observer.news(event("start"))  # just after the answer: within the echo window
+    now[0] += OWN_ECHO_SECONDS + 1
+    assert observer.news(event("start"))
