@@ -213,6 +213,10 @@ class Reconciler:
             if obj.ref.uid in self._finalized:
                 return Result("success")
             memory = self._memory.setdefault(obj.ref.uid, _Memory())
+            stored = self._stored.get(obj.ref.uid)
+            if stored is not None and stored.behind(obj.status, time.monotonic()):
+                # Read before the watch brought this controller's latest write: that is the status now.
+                obj = dataclasses.replace(obj, status=stored.latest)
             work = _Pass(obj, written=obj.status)
             outcome = await self._converge(work, memory, fresh=fresh)
             # The last reset known done: once per token, even if the pass failed after emptying the volume.
@@ -810,9 +814,10 @@ class Reconciler:
         if status_changed(work.written, new):
             ws = work.obj.ref
             # Before the write: its watch event may come before its answer.
-            stored = self._stored.get(ws.uid)
-            now = time.monotonic()
-            self._stored[ws.uid] = stored.wrote(new, now) if stored else OwnWrites(new)
+            stored, now = self._stored.get(ws.uid), time.monotonic()
+            self._stored[ws.uid] = (
+                stored.wrote(work.written, new, now) if stored else OwnWrites.first(work.written, new, now)
+            )
             await self._kube.patch_workspace_status(ws.namespace, ws.name, merge_patch(work.written, new))
             work.written = new
         else:

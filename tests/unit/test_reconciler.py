@@ -381,6 +381,25 @@ def test_a_status_written_by_someone_else_is_told_from_the_controllers_own() -> 
     asyncio.run(scenario())
 
 
+def test_a_pass_that_reads_the_workspace_before_its_own_last_write_came_back_writes_no_more() -> None:
+    """Woken (by a resync, say) while the pass before it wrote: the Workspace it reads predates that
+    write. It builds on the write, not on the older status: no second write of the same news."""
+
+    async def scenario() -> None:
+        world = World()
+        await world.reconcile()
+        writes = len(world.kube.written_at)
+        assert writes >= 1
+        world.body["status"] = {}  # the watch has not brought the write yet
+        await world.reconcile()
+        assert len(world.kube.written_at) == writes
+        world.body["status"] = {"phase": "Failed"}  # someone else's: written right
+        await world.reconcile()
+        assert len(world.kube.written_at) == writes + 1
+
+    asyncio.run(scenario())
+
+
 def test_a_restarted_controller_confirms_a_running_container_from_the_list_alone() -> None:
     """The status the last controller wrote describes the run the list shows: no inspect, no write."""
 
