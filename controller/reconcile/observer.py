@@ -1,9 +1,10 @@
 """Batched observation of this controller's containers.
 
 One `list` of the instance's containers per resync serves every Workspace. A Workspace's reconcile
-inspects its container only when the list shows something the last inspect did not (another id, state
-or health), when a Docker event named it, or when this controller changed it since the list was taken.
-A steady, healthy fleet therefore costs one Docker call per resync in all.
+inspects its container only when a Docker event brought news of it, when this controller changed it
+since the last inspect, or when a list taken since the last inspect shows something that inspect did not
+(another id, state or health); otherwise the newer of the list and the last inspect speaks for it. A
+steady, healthy fleet therefore costs one Docker call per resync in all.
 
 Docker forgets a container's exit code as soon as it runs again (inspect then says 0), and that is soon:
 its restart policy restarts a crashed agent within 100 ms, the controller restarts one stopped or killed
@@ -50,6 +51,8 @@ class Observer:
         self._filter = labels.owned(instance)
         self._snapshot: Snapshot | None = None
         self._details: dict[str, ObservedContainer] = {}
+        self._detail_at: dict[str, float] = {}  # name -> when the detail above was asked for
+        self._named: set[str] = set()  # names a Docker event brought news of, not inspected since
         self._changed_at: dict[str, float] = {}
         self._settled: dict[str, tuple[str, str, str | None, str | None]] = {}  # name -> fingerprint
         self._last_exit: dict[str, int] = {}  # container id -> exit code of its last run
@@ -72,6 +75,7 @@ class Observer:
         """This controller just changed the container: the current list no longer speaks for it."""
         self._changed_at[name] = time.monotonic()
         self._details.pop(name, None)
+        self._detail_at.pop(name, None)
         self._settled.pop(name, None)
 
     @contextlib.contextmanager
@@ -155,8 +159,14 @@ class Observer:
             return event.health is None or event.health != known.health
         return True
 
+    def heard(self, name: str) -> None:
+        """A Docker event brought news of the container (`news`): the next look at it inspects."""
+        self._named.add(name)
+
     def forget(self, name: str) -> None:
+        self._named.discard(name)
         self._details.pop(name, None)
+        self._detail_at.pop(name, None)
         self._changed_at.pop(name, None)
         self._settled.pop(name, None)
 
@@ -164,7 +174,7 @@ class Observer:
         """Whether the last list showed a container of that name (or none was usable, or it changed
         since): whether `observe` can tell anything new without a reason to expect it."""
         snapshot = self._snapshot
-        if snapshot is None or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
+        if snapshot is None or name in self._named or self._changed_at.get(name, 0.0) >= snapshot.taken_at:
             return True
         return name in snapshot.by_name
 
@@ -172,19 +182,23 @@ class Observer:
         self, name: str, *, fresh: bool = False, recorded: ContainerStatus | None = None
     ) -> ObservedContainer | None:
         """The container named `name` with full detail, or None when it does not exist. `fresh`: inspect
-        whatever was seen before (a Docker event named it). `recorded`: what the Workspace's status says
-        of it, which spares the first inspect when the list shows that very run (a controller that
-        starts again confirms its fleet from one list)."""
+        whatever was seen before (as for a container a Docker event brought news of). `recorded`: what
+        the Workspace's status says of it, which spares the first inspect when the list shows that very
+        run (a controller that starts again confirms its fleet from one list)."""
         snapshot = self._snapshot
-        # No usable list (the last one failed), or changed by this controller since the list (which
-        # cannot speak for it then): ask Docker about this one container.
-        if fresh:
+        if fresh or name in self._named:
             return await self._inspect(name, "asked")
+        # No usable list (the last one failed): ask Docker about this one container.
         if snapshot is None:
             return await self._inspect(name, "no_list")
+        known = self._details.get(name)
+        if known is not None and self._detail_at.get(name, 0.0) >= snapshot.taken_at:
+            # Inspected since the list was taken (and since this controller last changed it, which
+            # forgets the detail): newer than the list, and any change since would have been an event.
+            return known
+        # Changed by this controller since the list: the list cannot speak for it.
         if self._changed_at.get(name, 0.0) >= snapshot.taken_at:
             return await self._inspect(name, "changed")
-        known = self._details.get(name)
         listed = snapshot.by_name.get(name)
         if listed is None:
             self._details.pop(name, None)
@@ -193,17 +207,21 @@ class Observer:
             return known
         if known is None and (vouched := confirmed(listed, recorded, snapshot.taken_wall)) is not None:
             self._details[name] = vouched
+            self._detail_at[name] = snapshot.taken_at
             return vouched
         return await self._inspect(name, "differs" if known is not None else "unknown")
 
     async def _inspect(self, name: str, reason: str) -> ObservedContainer | None:
         metrics.CONTAINER_INSPECTS.labels(reason).inc()
+        self._named.discard(name)  # before the call: an event while it is under way asks again
+        asked_at = time.monotonic()
         container = await self._runtime.inspect_container(name)
         if container is None:
             self._details.pop(name, None)
         else:
             container = with_last_exit(container, self._last_exit.get(container.id))
             self._details[name] = container
+            self._detail_at[name] = asked_at
         return container
 
 

@@ -67,6 +67,7 @@ async def follow_runtime_events(
                 observer.note_event(event)
                 uid = event.labels.get(labels.UID_LABEL)
                 if uid and observer.news(event):
+                    observer.heard(event.name)  # whichever of the Workspace's containers it is
                     triggers.wake(uid, fresh_observation=True, routine=True)
         except asyncio.CancelledError:
             raise

@@ -295,3 +295,48 @@ def test_the_echo_of_a_call_under_way_is_no_news_however_long_it_waited_for_a_sl
     assert not observer.news(event("start"))  # just after the answer: within the echo window
     now[0] += OWN_ECHO_SECONDS + 1
     assert observer.news(event("start"))
+
+
+def test_the_newer_of_the_list_and_the_last_inspect_speaks_for_the_container() -> None:
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+
+    async def scenario() -> None:
+        await watcher.refresh()
+        watcher.touched(NAME)  # this controller changed it after the list
+        assert await watcher.observe(NAME) is not None  # the list cannot speak for it: inspected
+        assert runtime.count("inspect_container") == 1
+        runtime.containers[container_id].state = "exited"  # unseen: no event delivered, no list taken
+        seen = await watcher.observe(NAME)  # the inspect is newer than the list: it speaks
+        assert seen is not None
+        assert seen.state == "running"
+        assert runtime.count("inspect_container") == 1
+        await watcher.refresh()  # a list newer than the inspect, showing otherwise
+        seen = await watcher.observe(NAME)
+        assert seen is not None
+        assert seen.state == "exited"
+        assert runtime.count("inspect_container") == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_container_an_event_brought_news_of_is_inspected_once_whichever_name_it_has() -> None:
+    runtime, container_id = running_workspace()
+    watcher = Observer(runtime, INSTANCE)
+
+    async def scenario() -> None:
+        await watcher.refresh()
+        await watcher.observe(NAME)
+        assert runtime.count("inspect_container") == 1
+        runtime.containers[container_id].health = "unhealthy"
+        watcher.heard(NAME)  # its health_status event
+        assert watcher.listed(NAME)
+        seen = await watcher.observe(NAME)
+        assert seen is not None
+        assert seen.health == "unhealthy"
+        await watcher.observe(NAME)
+        assert runtime.count("inspect_container") == 2  # once per news
+        watcher.heard("ws-3f2a9c1e-8b7-next")  # news of a rollout's other container
+        assert watcher.listed("ws-3f2a9c1e-8b7-next")
+
+    asyncio.run(scenario())

@@ -226,7 +226,8 @@ def test_a_start_first_rollout_starts_beside_switches_when_ready_and_retires_the
 
         new_id = _names(world)[upcoming]
         world.runtime.containers[new_id].health = "healthy"
-        result = await world.reconcile(fresh=True)  # its health_status event: the switch
+        world.observer.heard(upcoming)  # its health_status event: the switch
+        result = await world.reconcile(fresh=True)
         assert _names(world) == {NAME: new_id, retired_name(NAME): old.id}
         assert world.status["container"]["id"] == new_id
         assert world.status["endpoint"] != old_endpoint
