@@ -110,14 +110,13 @@ def fleet(session: StackSession, plan: Plan) -> None:
     watch = FleetWatch(session.kubectl)
     try:
         first = bursts(session, plan, controller, watch)[0]
-        rss_first = controller.rss()
         names = [f"hc-{k}" for k in range(plan.healthcheck_burst)]
         report.checked(burst(session, controller, watch, names, HEALTHCHECK_RUNTIME), first)
 
         time.sleep(5)  # the last passes' trailing writes, before the idle window
         with profiled(controller.pid, f"steady-{plan.fleet}"):
             idle = steady(controller, plan.window)
-        report.steady(idle, plan.fleet, plan.resync_seconds, rss_first, first.n)
+        report.steady(idle, plan.fleet, plan.resync_seconds, first.rss_mib, first.n)
 
         report.restart(restart(controller, plan.fleet), plan.fleet)
 

@@ -29,6 +29,8 @@ class Burst:
     cpu: float
     delta: Delta
     load: str
+    rss_mib: float
+    """The controller's RSS once the burst's trailing writes are done."""
 
 
 def burst(
@@ -45,4 +47,5 @@ def burst(
     load = load_average()
     time.sleep(SETTLE)
     delta = Counters(controller.port).since(before)
-    return Burst(len(names), ready_at - started, applied - started, cpu, delta, load)
+    rss = controller.rss()
+    return Burst(len(names), ready_at - started, applied - started, cpu, delta, load, rss)

@@ -23,6 +23,7 @@ def calls(delta: Delta, n: int) -> None:
 def cpu(b: Burst) -> None:
     per = b.cpu / b.n * 1000
     print(f"  controller CPU {b.cpu:.1f}s ({per:.0f} ms per Workspace); load average {b.load}")
+    print(f"  controller RSS after it: {b.rss_mib:.0f} MiB")
 
 
 def burst(b: Burst, sequential: Baseline, parallel: Baseline, concurrency: int) -> None:
