@@ -108,6 +108,12 @@ def _pem(value: str | bytes) -> bytes:
     return raw if raw.lstrip().startswith(b"-----BEGIN ") else base64.b64decode(raw)
 
 
+API_CONNECTIONS = 8
+"""Connections to the API server at most (HTTP/1.1: one request each; more wait for a free one). A burst
+of status writes and Events opened 80, each holding a 128 KiB TLS buffer for good (10 MiB of a 150 MiB
+budget); client-go multiplexes everything over one HTTP/2 connection."""
+
+
 class KubeClient:
     def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="wc-kube-")
@@ -119,7 +125,9 @@ class KubeClient:
         self._session = aiohttp.ClientSession(
             headers=headers,
             auth=auth,
-            connector=aiohttp.TCPConnector(ssl=_ssl_context(info, Path(self._scratch.name))),
+            connector=aiohttp.TCPConnector(
+                ssl=_ssl_context(info, Path(self._scratch.name)), limit=API_CONNECTIONS
+            ),
             timeout=aiohttp.ClientTimeout(total=timeout),
         )
 

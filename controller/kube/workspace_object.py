@@ -11,6 +11,22 @@ from controller.core.identity import WorkspaceRef
 
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 """Flux's "reconcile now" annotation; its value is echoed in status.lastHandledReconcileAt once handled."""
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def kept(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the controller keeps of a Workspace between watch events: the body without the API server's
+    and kubectl's bookkeeping (`metadata.managedFields`, and the last-applied-configuration annotation,
+    a copy of the manifest), which no reconcile reads and which is often half of the object, for every
+    Workspace followed."""
+    meta = dict(body.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    slim = {key: value for key, value in body.items() if key != "metadata"}
+    slim["metadata"] = meta
+    return slim
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from controller.core.backoff import backoff
 from controller.core.identity import WorkspaceRef
 from controller.kube import finalizer
 from controller.kube.client import ApiError, KubeApi
-from controller.kube.workspace_object import WorkspaceObject, needs_attention
+from controller.kube.workspace_object import WorkspaceObject, kept, needs_attention
 from controller.port.errors import ContainerRuntimeError
 from controller.reconcile.reconciler import Result
 from controller.reconcile.triggers import Triggers
@@ -84,7 +84,7 @@ class WorkspaceLoops:
             self._forget(WorkspaceObject.from_body(body).ref)
             self._counted()
             return
-        self._bodies[uid] = body
+        self._bodies[uid] = body = kept(body)
         if uid not in self._tasks:
             self._triggers.register(uid, str((body.get("metadata") or {}).get("namespace", "")))
             self._tasks[uid] = asyncio.create_task(self._run(uid), name=f"workspace-{uid}")
@@ -204,7 +204,7 @@ class WorkspaceLoops:
             return False
         current = self._bodies.get(uid)
         if current is not None and finalizer.has_finalizer(current) != finalizer.has_finalizer(updated):
-            self._bodies[uid] = updated
+            self._bodies[uid] = kept(updated)
         return True
 
     def _counted(self) -> None:

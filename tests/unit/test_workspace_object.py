@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from controller.core.identity import WorkspaceRef
-from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject, needs_attention
+from controller.kube.workspace_object import (
+    FLUX_REQUESTED_AT,
+    LAST_APPLIED,
+    WorkspaceObject,
+    kept,
+    needs_attention,
+)
 
 
 def test_workspace_object_reads_identity_generation_and_deletion_from_the_body() -> None:
@@ -78,3 +84,29 @@ def test_a_flux_reconcile_request_needs_attention_until_the_status_echoes_it() -
     assert not needs_attention(_body(3, handled, annotations=requested))
     newer = {FLUX_REQUESTED_AT: "2026-02-03T05:00:00Z"}
     assert needs_attention(_body(3, handled, annotations=newer))
+
+
+def test_what_is_kept_of_a_workspace_leaves_out_the_servers_and_kubectls_bookkeeping() -> None:
+    body = {
+        "apiVersion": "molecule.ai/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {
+            "name": "alice",
+            "uid": "u-1",
+            "resourceVersion": "7",
+            "finalizers": ["molecule.ai/workspace"],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {LAST_APPLIED: '{"spec": {}}', FLUX_REQUESTED_AT: "now"},
+        },
+        "spec": {"runtime": "langgraph"},
+        "status": {"phase": "Running"},
+    }
+    slim = kept(body)
+    assert "managedFields" not in slim["metadata"]
+    assert slim["metadata"]["annotations"] == {FLUX_REQUESTED_AT: "now"}
+    assert {k: v for k, v in slim["metadata"].items() if k != "annotations"} == {
+        "name": "alice", "uid": "u-1", "resourceVersion": "7", "finalizers": ["molecule.ai/workspace"]
+    }  # fmt: skip
+    assert (slim["spec"], slim["status"], slim["kind"]) == (body["spec"], body["status"], "Workspace")
+    assert "managedFields" in body["metadata"]  # the watch's own copy is not changed
+    assert kept({"metadata": {"name": "bob"}}) == {"metadata": {"name": "bob"}}
