@@ -46,6 +46,7 @@ fmt: $(STAMP) ## Format the code
 .PHONY: crds
 crds: $(STAMP) ## Regenerate crds/ from the pydantic models
 	$(PY) -m controller.api.crd --write
+	$(PY) -m controller.api.template_admission --write
 
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks against raw Docker SDK calls (prints ratios); BENCH_ARGS=--quick for a small scale run

@@ -10,6 +10,7 @@
     restart NAME             a new container (spec.restartRequestedAt)
     reset-session NAME       empty the session volume (spec.session.resetRequestedAt)
     suspend NAME / resume NAME
+    wake NAME                start a hibernated workspace (spec.wakeRequestedAt)
 
 Kubernetes is asked through `kubectl` (so contexts, credentials and plugins apply as usual); the container
 is found from the Workspace's status (its host and container ID) and reached on that DockerHost's
@@ -37,7 +38,18 @@ import docker
 import docker.tls
 
 VALUE_FLAGS = ("-n", "--namespace", "--kubeconfig", "--context", "--tail")
-COMMANDS = ("status", "logs", "exec", "url", "open", "restart", "reset-session", "suspend", "resume")
+COMMANDS = (
+    "status",
+    "logs",
+    "exec",
+    "url",
+    "open",
+    "restart",
+    "reset-session",
+    "suspend",
+    "resume",
+    "wake",
+)
 
 
 class PluginError(Exception):
@@ -74,6 +86,12 @@ def summary(obj: dict[str, Any]) -> str:
             f"  image         {container.get('image', '-')}  {container.get('imageDigest') or ''}".rstrip()
         )
     lines.append(f"  host          {status.get('host', '-')}")
+    template = status.get("template") or {}
+    if template:
+        lines.append(f"  template      {template.get('name')} (generation {template.get('generation')})")
+    asleep = (status.get("hibernation") or {}).get("hibernatedAt")
+    if asleep:
+        lines.append(f"  hibernated    since {asleep} (kubectl workspace wake {meta.get('name')})")
     lines.append(
         f"  endpoint      {status.get('endpoint') or '-'}   internal {status.get('internalURL') or '-'}"
     )
@@ -98,6 +116,7 @@ def request_patch(command: str, now: datetime) -> dict[str, Any]:
         "reset-session": {"session": {"resetRequestedAt": token}},
         "suspend": {"suspend": True},
         "resume": {"suspend": False},
+        "wake": {"wakeRequestedAt": token},
     }
     return {"spec": patches[command]}
 
@@ -240,7 +259,7 @@ def run(argv: Sequence[str]) -> int:
             webbrowser.open(str(url))
         print(url)
         return 0
-    if args.command in ("restart", "reset-session", "suspend", "resume"):
+    if args.command in ("restart", "reset-session", "suspend", "resume", "wake"):
         patch = json.dumps(request_patch(args.command, datetime.now(UTC)))
         kube.run("patch", "workspace", args.name, "--type=merge", "-p", patch)
         print(f"workspace {args.name}: {args.command} requested")

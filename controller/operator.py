@@ -29,6 +29,7 @@ from prometheus_client import start_http_server
 from controller import docker, metrics
 from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
+from controller.api.template import TEMPLATE_PLURAL
 from controller.api.workspace import GROUP, PLURAL, VERSION
 from controller.core.selectors import selector_matches
 from controller.docker import TlsFiles
@@ -44,6 +45,7 @@ from controller.reconcile.loops import WorkspaceLoops
 from controller.reconcile.mirror import WatchMirror
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.reconciler import Reconciler, Result
+from controller.reconcile.templates import TemplateStore
 from controller.reconcile.triggers import Triggers
 from controller.settings import ControllerSettings
 
@@ -118,6 +120,7 @@ class Controller:
             events=EventRecorder(kube),
             policies=policies,
             objects=ReferencedObjects(kube, wake=triggers.wake),
+            templates=TemplateStore(kube, wake_namespace=triggers.wake_namespace),
         )
         return cls(settings, hosts, kube, reconciler, policies, triggers)
 
@@ -146,6 +149,8 @@ class Controller:
             self.policies.effective_event(event_type, body)
         elif kind == HOST_PLURAL:
             self.hosts.host_event(event_type, body)
+        elif kind == TEMPLATE_PLURAL:
+            self.reconciler.templates.template_event(event_type, body)
         elif kind == NAMESPACES:
             self.policies.namespace_event(event_type, body)
         elif kind in (SECRETS, CONFIG_MAPS):
@@ -392,6 +397,11 @@ async def on_effective_policy_event(type: str | None, body: kopf.Body, memo: kop
 @kopf.on.event(GROUP, VERSION, HOST_PLURAL, registry=registry)
 async def on_docker_host_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _deliver(memo, HOST_PLURAL, type, body)
+
+
+@kopf.on.event(GROUP, VERSION, TEMPLATE_PLURAL, registry=registry)
+async def on_template_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _deliver(memo, TEMPLATE_PLURAL, type, body)
 
 
 @kopf.on.event("", "v1", SECRETS, registry=registry)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from controller.api import dockerhost, policy
+from controller.api import dockerhost, policy, template
 from controller.api import workspace as api
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -67,6 +67,13 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1},
     {"name": "Workspace-ID", "type": "string", "jsonPath": ".status.workspaceID", "priority": 1},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1},
+    {"name": "Template", "type": "string", "jsonPath": ".spec.templateRef.name", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+TEMPLATE_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Runtime", "type": "string", "jsonPath": ".spec.template.runtime"},
+    {"name": "Tier", "type": "integer", "jsonPath": ".spec.template.tier"},
+    {"name": "Overridable", "type": "string", "jsonPath": ".spec.allowOverrides"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 POLICY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
@@ -110,6 +117,9 @@ class Resource:
     short_names: tuple[str, ...] = ()
     status: bool = True
     cel_rules: bool = True
+    undefaulted: tuple[str, ...] = ()
+    """Fields of the spec left without a default (the ones below them keep theirs): unset stays unset,
+    so that a template's value can fill it; the controller applies the model's default after that."""
     """False for an object only the controller writes from objects the rules already checked: its CEL
     rules, repeated once per grant, would exceed the apiserver's cost budget for nothing."""
 
@@ -123,7 +133,24 @@ class Resource:
 
 
 WORKSPACE = Resource(
-    api.Workspace, api.KIND, api.PLURAL, api.SINGULAR, "Namespaced", PRINTER_COLUMNS, api.SHORT_NAMES
+    api.Workspace,
+    api.KIND,
+    api.PLURAL,
+    api.SINGULAR,
+    "Namespaced",
+    PRINTER_COLUMNS,
+    api.SHORT_NAMES,
+    undefaulted=template.TEMPLATE_FIELDS,
+)
+WORKSPACE_TEMPLATE = Resource(
+    template.WorkspaceTemplate,
+    template.TEMPLATE_KIND,
+    template.TEMPLATE_PLURAL,
+    template.TEMPLATE_SINGULAR,
+    "Namespaced",
+    TEMPLATE_PRINTER_COLUMNS,
+    template.TEMPLATE_SHORT_NAMES,
+    status=False,
 )
 WORKSPACE_POLICY = Resource(
     policy.WorkspacePolicy,
@@ -153,7 +180,7 @@ DOCKER_HOST = Resource(
     HOST_PRINTER_COLUMNS,
     dockerhost.HOST_SHORT_NAMES,
 )
-RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY, DOCKER_HOST)
+RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY, DOCKER_HOST, WORKSPACE_TEMPLATE)
 CRD_PATH = WORKSPACE.path
 
 
@@ -252,6 +279,8 @@ def openapi_schema(resource: Resource = WORKSPACE) -> dict[str, Any]:
     properties["metadata"] = {"type": "object"}
     if "status" in properties:
         _strip_defaults(properties["status"])
+    for name in resource.undefaulted:
+        properties["spec"]["properties"][name].pop("default", None)
     if not resource.cel_rules:
         _strip_cel_rules(root)
     return root

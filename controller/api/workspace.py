@@ -9,6 +9,7 @@ Python validator, so the controller rejects a bad spec even when the CRD install
 from __future__ import annotations
 
 import posixpath
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -115,6 +116,12 @@ WorkspaceAccess = Literal["none", "read_only", "read_write"]
 DeletionPolicy = Literal["Delete", "Retain"]
 ImageUpdatePolicy = Literal["Manual", "Auto"]
 UpdateStrategy = Literal["Recreate", "StartFirst"]
+ShutdownPolicy = Literal["Suspend", "Delete"]
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+DURATION_PATTERN = r"^([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,10}s)?$"
+"""A duration as Go and kubectl write it, in hours, minutes and seconds: "8h", "90m", "1h30m", "45s"."""
 WritePolicy = Literal["Always", "IfNotPresent"]
 """Who owns a file in /configs: the spec (Always, rewritten at every container create) or whoever wrote
 it first (IfNotPresent, written only when the config volume has no such file)."""
@@ -128,6 +135,8 @@ Phase = Literal[
     "Restarting",
     "Exited",
     "Suspended",
+    "Expired",
+    "Hibernated",
     "Failed",
     "Terminating",
 ]
@@ -579,6 +588,19 @@ def inline_text_message(total: int | str) -> str:
     )
 
 
+class Hibernation(ApiModel):
+    """Idle agents stop costing memory: stopped when their network has been quiet for a while."""
+
+    idle_after: str = Field(
+        min_length=2,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description='How long without traffic before the container is stopped (volumes kept), e.g. "30m". '
+        "Traffic is what the container receives on its network interfaces (Docker's counters; a health "
+        "check inside it is not traffic); under 2 KiB in a sampling window counts as none.",
+    )
+
+
 class Placement(ApiModel):
     """Which DockerHost the Workspace runs on.
 
@@ -642,6 +664,11 @@ class WorkspaceSpec(ApiModel):
         default=False,
         description="Take over the Go provisioner's container and volumes of this workspaceID: the "
         "container is recreated under this controller, the volumes are kept as they are.",
+    )
+    template_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="A WorkspaceTemplate in this namespace: the fields it sets apply here, and this spec may "
+        "set one of them itself only where the template's allowOverrides lists it.",
     )
     runtime: str = Field(
         default="langgraph",
@@ -721,11 +748,50 @@ class WorkspaceSpec(ApiModel):
         default=False,
         description="Stop the container; it and its volumes are kept, and false starts it again.",
     )
+    shutdown_time: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=RFC3339_PATTERN,
+        description="RFC 3339: when the Workspace shuts down, as spec.shutdownPolicy says.",
+    )
+    shutdown_after: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description='How long after its creation the Workspace shuts down, e.g. "8h" or "1h30m" (with '
+        "shutdownTime as well, the earlier of the two).",
+    )
+    shutdown_policy: ShutdownPolicy | None = Field(
+        default=None,
+        description="What shutting down means. Suspend (unset): the container stops, its volumes stay, and "
+        "moving shutdownTime or shutdownAfter later starts it again. Delete: the Workspace is deleted (its "
+        "volumes as deletionPolicy says).",
+    )
+    hibernation: Hibernation | None = Field(
+        default=None, description="Unset: the Workspace runs however idle it is."
+    )
+    wake_requested_at: str | None = Field(
+        default=None,
+        max_length=TOKEN_MAX_LENGTH,
+        description="Opaque token; a new value wakes a hibernated Workspace (`kubectl workspace wake`), "
+        "echoed in status.hibernation.lastWakeHandled.",
+    )
     deletion_policy: DeletionPolicy = Field(
         default="Delete",
         description="What happens to the workspace's volumes when the Workspace is deleted.",
     )
     placement: Placement = Placement()
+
+    @field_validator("shutdown_time")
+    @classmethod
+    def _a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError as exc:
+                raise ValueError(f"shutdownTime {value!r} is not a time") from exc
+        return value
 
     @field_validator("env")
     @classmethod
@@ -822,6 +888,20 @@ class SessionStatus(ApiModel):
     last_reset_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
 
 
+class HibernationStatus(ApiModel):
+    hibernated_at: str | None = Field(
+        default=None, max_length=64, description="RFC 3339: set while the Workspace is hibernated."
+    )
+    last_wake_handled: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+
+
+class TemplateStatus(ApiModel):
+    """The WorkspaceTemplate the spec was resolved with."""
+
+    name: str = Field(max_length=253)
+    generation: int = Field(ge=0, description="The template's metadata.generation that was applied.")
+
+
 class WorkspaceStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: tuple[Condition, ...] = Field(
@@ -849,6 +929,8 @@ class WorkspaceStatus(ApiModel):
     session: SessionStatus | None = None
     last_handled_restart_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
     last_handled_reconcile_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
+    template: TemplateStatus | None = None
+    hibernation: HibernationStatus | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The status as the apiserver stores it: camelCase, unset fields omitted."""

@@ -21,6 +21,9 @@ class Reason(StrEnum):
     CONTAINER_MISSING = "ContainerMissing"
     CONFIG_OUTDATED = "ConfigOutdated"
     SUSPENDED = "Suspended"
+    EXPIRED = "Expired"
+    HIBERNATED = "Hibernated"
+    WOKEN = "Woken"
     DELETING = "Deleting"
     # Synced
     RECONCILE_SUCCESS = "ReconcileSuccess"
@@ -51,6 +54,8 @@ class Reason(StrEnum):
     VOLUME_CONFLICT = "VolumeConflict"
     CONTAINER_REJECTED = "ContainerRejected"
     POLICY_DENIED = "PolicyDenied"
+    TEMPLATE_NOT_FOUND = "TemplateNotFound"
+    TEMPLATE_OVERRIDE_DENIED = "TemplateOverrideDenied"
     UNSCHEDULABLE = "Unschedulable"
     PLACEMENT_CONFLICT = "PlacementConflict"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"

@@ -49,6 +49,8 @@ class ReconcileOutcome:
     serving_previous: bool = False
     """StartFirst: the container of an older configuration serves while its replacement starts."""
     suspended: bool = False
+    paused: Cause | None = None
+    """Why nothing runs while `suspended`, when it is not spec.suspend (Expired)."""
     deleting: bool = False
     progressing: Cause | None = None
     error: Cause | None = None
@@ -152,6 +154,8 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
         # Whatever still runs does not reflect the spec, which cannot be realised.
         return ConditionUpdate(ready, "False", *_cause(outcome.stalled))
     if outcome.suspended:
+        if outcome.paused is not None:
+            return ConditionUpdate(ready, "False", *_cause(outcome.paused))
         return ConditionUpdate(ready, "False", Reason.SUSPENDED, "spec.suspend is true: no container runs")
     if outcome.error is not None and outcome.error.reason == Reason.DOCKER_UNAVAILABLE:
         # The container may well still run, but nobody can tell: Unknown, as for a pod on a lost node.
@@ -225,7 +229,8 @@ def _synced(outcome: ReconcileOutcome) -> ConditionUpdate:
     if outcome.suspended and not outcome.deleting:
         # The desired state (nothing running) was applied: not an error, so not Synced=False, which
         # dashboards and Argo CD treat as degraded.
-        return ConditionUpdate(synced, "True", Reason.RECONCILE_PAUSED, "spec.suspend is true")
+        why = outcome.paused.message if outcome.paused is not None else "spec.suspend is true"
+        return ConditionUpdate(synced, "True", Reason.RECONCILE_PAUSED, why)
     return ConditionUpdate(synced, "True", Reason.RECONCILE_SUCCESS, "the last reconcile applied the spec")
 
 
@@ -247,7 +252,10 @@ def compute_phase(outcome: ReconcileOutcome) -> Phase:
         # Waiting for room is not a failure of the Workspace: like an unschedulable Pod, it is Pending.
         return "Pending" if outcome.stalled.reason == Reason.UNSCHEDULABLE else "Failed"
     if outcome.suspended:
-        return "Suspended"
+        paused = outcome.paused.reason if outcome.paused is not None else None
+        if paused == Reason.EXPIRED:
+            return "Expired"
+        return "Hibernated" if paused == Reason.HIBERNATED else "Suspended"
     container = outcome.container
     if container is None:
         if outcome.progressing is not None and outcome.progressing.reason in (

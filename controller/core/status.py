@@ -17,8 +17,10 @@ from typing import Any
 from controller.api.workspace import (
     AdoptedStatus,
     ContainerStatus,
+    HibernationStatus,
     ImageStatus,
     SessionStatus,
+    TemplateStatus,
     WorkspaceStatus,
 )
 from controller.core import labels, naming
@@ -61,6 +63,8 @@ class PassOutcome:
     token_secret: str | None = None
     session_handled: str | None = None
     suspended: bool = False
+    paused: Cause | None = None
+    """Why nothing runs while `suspended`, when it is not spec.suspend (Expired)."""
     deleting: bool = False
     host: str | None = None
     """The DockerHost the Workspace is on (None: not placed yet, or not known in this pass)."""
@@ -72,6 +76,13 @@ class PassOutcome:
     image: ImageStatus | None = None
     image_known: bool = False
     """Whether `image` is this pass's word on status.image (else the previous one is kept)."""
+    hibernation: HibernationStatus | None = None
+    hibernation_known: bool = False
+    """Whether `hibernation` is this pass's word on status.hibernation (else the previous one is kept)."""
+    template: TemplateStatus | None = None
+    template_known: bool = False
+    """Whether `template` is this pass's word on the WorkspaceTemplate generation the spec was resolved
+    with (None: it names none); else the previous one is kept (it could not be resolved, a deletion)."""
 
 
 def build_status(
@@ -99,6 +110,7 @@ def build_status(
         readiness=plan.readiness if plan else None,
         serving_previous=outcome.serving_previous,
         suspended=outcome.suspended,
+        paused=outcome.paused,
         deleting=outcome.deleting,
         progressing=outcome.progressing if _in_progress(container, plan) else None,
         error=outcome.error,
@@ -152,6 +164,8 @@ def build_status(
         else previous.last_handled_restart_at,
         last_handled_reconcile_at=reconcile_requested_at or previous.last_handled_reconcile_at,
         host=outcome.host or previous.host,
+        template=outcome.template if outcome.template_known else previous.template,
+        hibernation=outcome.hibernation if outcome.hibernation_known else previous.hibernation,
     )
 
 

@@ -35,6 +35,7 @@ from controller.docker.parse import (
     parse_image,
     parse_info,
     parse_network,
+    parse_network_received,
     parse_volume,
 )
 from controller.metrics import DOCKER_CALL_TIME, DOCKER_CALLS, DOCKER_SLOT_WAIT
@@ -172,6 +173,16 @@ class DockerAdapter:
                 return None
             raise
         return parse_container_inspect(data if isinstance(data, dict) else {}, self._agent_port)
+
+    async def network_received(self, container_id: str) -> int | None:
+        """Docker's one-shot stats of the container: the bytes received on its interfaces."""
+        try:
+            data = await self._call(
+                "stats", lambda api: api.stats(container_id, decode=True, stream=False, one_shot=True)
+            )
+        except NotFound:
+            return None
+        return parse_network_received(data if isinstance(data, dict) else {})
 
     async def create_container(
         self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None

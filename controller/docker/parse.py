@@ -105,6 +105,20 @@ def parse_container_inspect(data: Mapping[str, Any], agent_port: int = AGENT_POR
     )
 
 
+def parse_network_received(stats: Mapping[str, Any]) -> int | None:
+    """Bytes received on every interface Docker reports in a container's stats (it leaves loopback out);
+    None when the stats show no network (a stopped container, or `--network none`)."""
+    networks = stats.get("networks")
+    if not isinstance(networks, Mapping) or not networks:
+        return None
+    total = 0
+    for interface in networks.values():
+        received = interface.get("rx_bytes") if isinstance(interface, Mapping) else None
+        if isinstance(received, int):
+            total += received
+    return total
+
+
 def parse_volume(data: Mapping[str, Any]) -> ObservedVolume:
     """Parse a volume from `GET /volumes` (each of `Volumes`) or `POST /volumes/create`."""
     return ObservedVolume(

@@ -24,6 +24,7 @@ import kopf
 from controller import metrics
 from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
+from controller.api.template import TEMPLATE_PLURAL
 from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from controller.core.identity import WorkspaceRef
 
@@ -64,6 +65,10 @@ class KubeApi(Protocol):
     async def apply_effective_policy(self, body: Mapping[str, Any]) -> None: ...
 
     async def get_namespace(self, name: str) -> dict[str, Any] | None: ...
+
+    async def get_workspace_template(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def delete_workspace(self, namespace: str, name: str, uid: str) -> None: ...
 
     async def list_docker_hosts(self) -> list[dict[str, Any]]: ...
 
@@ -238,6 +243,24 @@ class KubeClient:
 
     async def get_namespace(self, name: str) -> dict[str, Any] | None:
         return await self._get_or_none(f"/api/v1/namespaces/{name}")
+
+    async def delete_workspace(self, namespace: str, name: str, uid: str) -> None:
+        """Delete this very Workspace (not a namesake created since: the uid is a precondition); gone
+        already is done."""
+        try:
+            await self.request(
+                "DELETE",
+                self.workspace_path(namespace, name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}},
+            )
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def get_workspace_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_or_none(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TEMPLATE_PLURAL}/{name}"
+        )
 
     # --- DockerHosts -------------------------------------------------------------------------------
 

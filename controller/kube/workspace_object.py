@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from controller.core.conditions import parse_time
 from controller.core.identity import WorkspaceRef
 
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
@@ -39,6 +41,7 @@ class WorkspaceObject:
     status: Mapping[str, Any]
     annotations: Mapping[str, str]
     deleting: bool = False
+    created: datetime | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkspaceObject:
@@ -57,6 +60,7 @@ class WorkspaceObject:
             status=dict(body.get("status") or {}),
             annotations=dict(meta.get("annotations") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            created=parse_time(str(meta["creationTimestamp"])) if meta.get("creationTimestamp") else None,
         )
 
 

@@ -54,6 +54,12 @@ class ContainerRuntime(Protocol):
         """Everything known about one container (detail True); None when there is no such container."""
         ...
 
+    async def network_received(self, container_id: str) -> int | None:
+        """Bytes the running container has received on its network interfaces (loopback not counted:
+        a health check inside it is not traffic) since it started; None when it does not run or has no
+        network."""
+        ...
+
     async def create_container(
         self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None
     ) -> str:

@@ -24,6 +24,7 @@ from controller.api.workspace import (
     WORKSPACE_ID_IMMUTABLE_MESSAGE,
     AdoptedStatus,
     ContainerStatus,
+    HibernationStatus,
     WorkspaceSpec,
     WorkspaceStatus,
 )
@@ -47,7 +48,9 @@ from controller.core.decide import (
     reported_stall,
     session_reset_handled,
 )
+from controller.core.expiry import expired, seconds_until, shutdown_at
 from controller.core.failures import Step, runtime_failure
+from controller.core.hibernation import Activity, idle_long_enough, judge, sample_every, sampled
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
 from controller.core.own_writes import OwnWrites
@@ -89,6 +92,7 @@ from controller.reconcile.identities import IdentityIndex
 from controller.reconcile.image_digests import ImageDigests
 from controller.reconcile.policies import PolicyStore
 from controller.reconcile.registry_digests import RegistryDigests
+from controller.reconcile.templates import Resolved, TemplateStore
 from controller.reconcile.workspace_series import WorkspaceSeries
 from controller.settings import ControllerSettings
 
@@ -96,6 +100,8 @@ log = logging.getLogger(__name__)
 
 DEADLINE_EXCEEDED_REQUEUE = 60.0
 """Seconds between passes of a Workspace past its progress deadline (Docker events still wake it)."""
+RETRY_EXPIRED_DELETE = 10.0
+"""Seconds before an expired Workspace whose deletion the API refused is deleted again."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,10 @@ class _Memory:
     searched: frozenset[str] | None = None
     """The hosts that all answered a search for its container, none having one: from then on only this
     controller can make one there, and it places the Workspace first. A host added since is searched."""
+    activity: Activity | None = None
+    """spec.hibernation: the last sample of the container's received bytes."""
+    idle: bool = False
+    """spec.hibernation: the samples found no traffic for idleAfter (the next pass hibernates it)."""
 
 
 @dataclass
@@ -145,6 +155,15 @@ class _Pass:
     written: Mapping[str, Any] = field(default_factory=dict)
     refresh_in: float | None = None
     """Seconds until spec.imageUpdate's next registry check is due."""
+    expires_in: float | None = None
+    """Seconds until the Workspace is due to shut down (spec.shutdownTime, spec.shutdownAfter)."""
+    paused: Cause | None = None
+    """Why the pass keeps the container stopped although spec.suspend is false (Expired, Hibernated)."""
+    hibernation: HibernationStatus | None = None
+    hibernation_known: bool = False
+    """Whether `hibernation` is this pass's word on status.hibernation (else the last one is kept)."""
+    sample_in: float | None = None
+    """Seconds until the container's traffic is sampled again (spec.hibernation)."""
 
     @functools.cached_property
     def previous(self) -> WorkspaceStatus:
@@ -162,9 +181,13 @@ class Reconciler:
         events: EventRecorder,
         policies: PolicyStore,
         objects: ReferencedObjects | None = None,
+        templates: TemplateStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._hosts = hosts
+        self.templates = (
+            templates if templates is not None else TemplateStore(kube, wake_namespace=lambda _: None)
+        )
         self._scheduler = hosts.scheduler
         self._policies = policies
         self._kube = kube
@@ -217,8 +240,22 @@ class Reconciler:
             if stored is not None and stored.behind(obj.status, time.monotonic()):
                 # Read before the watch brought this controller's latest write: that is the status now.
                 obj = dataclasses.replace(obj, status=stored.latest)
-            work = _Pass(obj, written=obj.status)
-            outcome = await self._converge(work, memory, fresh=fresh)
+            resolved = await self._resolved(obj)
+            if isinstance(resolved, PassOutcome):
+                work = _Pass(obj, written=obj.status)
+                outcome = resolved
+            else:
+                obj = dataclasses.replace(obj, spec=resolved.spec)
+                work = _Pass(obj, written=obj.status)
+                outcome = await self._converge(work, memory, fresh=fresh)
+                outcome = dataclasses.replace(
+                    outcome,
+                    template=resolved.template,
+                    template_known=True,
+                    paused=work.paused,
+                    hibernation=work.hibernation,
+                    hibernation_known=work.hibernation_known,
+                )
             # The last reset known done: once per token, even if the pass failed after emptying the volume.
             memory.session_reset_handled = (
                 work.journal.session_reset or outcome.session_handled or memory.session_reset_handled
@@ -243,6 +280,9 @@ class Reconciler:
         if work.refresh_in is not None:
             requeue = work.refresh_in if requeue is None else min(requeue, work.refresh_in)
         self._settle(obj, outcome, memory, settled=requeue is None)
+        for due in (work.expires_in, work.sample_in):  # due whether or not the Workspace is settled
+            if due is not None:
+                requeue = due if requeue is None else min(requeue, due)
         return Result("requeue_after", requeue) if requeue is not None else Result("success")
 
     def _settle(self, obj: WorkspaceObject, outcome: PassOutcome, memory: _Memory, *, settled: bool) -> None:
@@ -276,12 +316,27 @@ class Reconciler:
                 on = None
         memory.settled_on = on
 
+    async def _resolved(self, obj: WorkspaceObject) -> Resolved | PassOutcome:
+        """The spec with its WorkspaceTemplate's fields in it; a PassOutcome when there is none to be had
+        (the template is missing, or pinned what the spec sets: Stalled; the API did not answer: retried).
+        Until then, the container is left as the last spec made it."""
+        suspended = obj.spec.get("suspend") is True
+        try:
+            resolved = await self.templates.resolve(obj.ref.namespace, obj.spec)
+        except ApiError as exc:
+            cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
+            return PassOutcome(error=cause, suspended=suspended)
+        if isinstance(resolved, Cause):
+            return PassOutcome(stalled=resolved, suspended=suspended)
+        return resolved
+
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
         obj = work.obj
         try:
             spec = WorkspaceSpec.model_validate(obj.spec)
         except ValidationError as exc:
             return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
+        spec = self._hibernation(work, await self._expiry(work, spec), memory)
         recorded = obj.status.get("workspaceID")
         if recorded and recorded != obj.ref.workspace_id:
             # The schema refuses the change; this holds where its rule is not enforced: the objects keep
@@ -325,6 +380,7 @@ class Reconciler:
                 work, host, PassOutcome(plan=plan, container=ours, token_secret=token_secret, host=host.name)
             )
             container = await runner.run(action, plan, ours, work.journal)
+            await self._sample_traffic(work, spec, memory, host, container)
             digest = await self._digest(host, container, plan, memory)
             if isinstance(action, Replace | StartNext) and action.pull and refresh is not None:
                 memory.image_applied = refresh.verdict.update_available
@@ -394,6 +450,76 @@ class Reconciler:
             token_secret=plan.auth_token_secret if plan else None,
             suspended=spec.suspend,
         )
+
+    async def _expiry(self, work: _Pass, spec: WorkspaceSpec) -> WorkspaceSpec:
+        """The spec as this pass drives it: suspended once its shutdown time has come (and, with
+        shutdownPolicy Delete, the Workspace deleted); else the time is remembered to wake the loop then."""
+        at = shutdown_at(spec, work.obj.created)
+        if at is None or spec.suspend:
+            return spec
+        now = self._clock()
+        if now < at:
+            work.expires_in = seconds_until(at, now)
+            return spec
+        work.paused = expired(spec, at)
+        previous = find_condition(work.previous.conditions, ConditionType.READY)
+        if previous is None or previous.reason != Reason.EXPIRED:
+            work.journal.events.append(("Normal", Reason.EXPIRED, work.paused.message))
+        if spec.shutdown_policy == "Delete":
+            ref = work.obj.ref
+            try:
+                await self._kube.delete_workspace(ref.namespace, ref.name, ref.uid)
+            except ApiError as exc:  # stopped meanwhile; the next pass deletes again
+                log.warning("deleting the expired Workspace %s failed: %s", ref, exc)
+                work.expires_in = RETRY_EXPIRED_DELETE
+        return spec.model_copy(update={"suspend": True})
+
+    def _hibernation(self, work: _Pass, spec: WorkspaceSpec, memory: _Memory) -> WorkspaceSpec:
+        """The spec as this pass drives it: suspended while the Workspace hibernates (found idle by the
+        samples, and not woken since)."""
+        if spec.suspend:  # suspended or expired: no traffic to judge; the status is kept as it is
+            memory.activity, memory.idle = None, False
+            return spec
+        previous = work.previous.hibernation
+        verdict = judge(spec, previous, idle=memory.idle, now=self._clock())
+        work.hibernation, work.hibernation_known = verdict.status, True
+        memory.idle = False
+        if verdict.woken:
+            memory.activity = None
+            work.journal.events.append(("Normal", Reason.WOKEN, "woken: the container is started again"))
+        if verdict.cause is None:
+            return spec
+        memory.activity = None
+        if previous is None or previous.hibernated_at is None:
+            work.journal.events.append(("Normal", Reason.HIBERNATED, verdict.cause.message))
+        work.paused = verdict.cause
+        return spec.model_copy(update={"suspend": True})
+
+    async def _sample_traffic(
+        self,
+        work: _Pass,
+        spec: WorkspaceSpec,
+        memory: _Memory,
+        host: Host,
+        container: ObservedContainer | None,
+    ) -> None:
+        """spec.hibernation: one sample of what the running container received; idle long enough, the next
+        pass (at once) hibernates it."""
+        if spec.hibernation is None or spec.suspend or container is None or container.state != "running":
+            memory.activity = None
+            return
+        try:
+            received = await host.runtime.network_received(container.id)
+        except ContainerRuntimeError as exc:  # no sample this time; the clock goes on
+            log.debug("traffic of %s not sampled: %s", container.name, exc)
+            received = memory.activity.received if memory.activity is not None else None
+        now = self._clock().timestamp()
+        memory.activity = sampled(memory.activity, received, now)
+        if idle_long_enough(spec, memory.activity, now):
+            memory.idle = True
+            work.sample_in = 0.1
+        else:
+            work.sample_in = sample_every(spec)
 
     async def _desired(
         self, obj: WorkspaceObject, spec: WorkspaceSpec

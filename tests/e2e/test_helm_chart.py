@@ -116,7 +116,8 @@ def test_other_values_change_exactly_what_they_name(helm: Helm) -> None:
     expected = objects(helm.render())
     del expected["v1", "Namespace", "", NAMESPACE]
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
-        del expected["admissionregistration.k8s.io/v1", kind, "", "workspace-policy.molecule.ai"]
+        for name in ("workspace-policy.molecule.ai", "workspacetemplates.molecule.ai"):
+            del expected["admissionregistration.k8s.io/v1", kind, "", name]
     deployment = expected["apps/v1", "Deployment", NAMESPACE, RELEASE]
     deployment["spec"]["replicas"] = 3
     deployment["spec"]["template"]["spec"]["containers"][0]["image"] = (

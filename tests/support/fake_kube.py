@@ -50,6 +50,10 @@ class FakeKube:
     docker_hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """DockerHost name -> the object (its status as patched)."""
     docker_host_status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    deleted: list[tuple[str, str, str]] = field(default_factory=list)
+    """Workspaces deleted by the controller: (namespace, name, uid)."""
+    """WorkspaceTemplate objects by (namespace, name)."""
 
     def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
@@ -127,6 +131,15 @@ class FakeKube:
         self._check()
         labels = self.namespaces.get(name)
         return None if labels is None else {"metadata": {"name": name, "labels": dict(labels)}}
+
+    async def delete_workspace(self, namespace: str, name: str, uid: str) -> None:
+        self._check()
+        self.deleted.append((namespace, name, uid))
+
+    async def get_workspace_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._check()
+        found = self.templates.get((namespace, name))
+        return None if found is None else dict(found)
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._check()

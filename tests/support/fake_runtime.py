@@ -61,6 +61,8 @@ class FakeContainer:
     image_id: str = ""
     """The image it was created from (a tag that moves later does not change it), as Docker keeps it."""
     started_at: datetime | None = None
+    received: int = 0
+    """Bytes received on its network, as a test sets them."""
 
     def observed(self, image_id: str, *, detail: bool) -> ObservedContainer:
         return ObservedContainer(
@@ -181,6 +183,11 @@ class FakeRuntime:
         self._record("inspect_container", name_or_id)
         container = self.containers.get(name_or_id) or self.by_name(name_or_id)
         return container.observed(self._running_image(container), detail=True) if container else None
+
+    async def network_received(self, container_id: str) -> int | None:
+        self._record("network_received", container_id)
+        container = self.containers.get(container_id)
+        return container.received if container is not None and container.state == "running" else None
 
     async def create_container(
         self, spec: ContainerSpec, files: FileTree, *, network_id: str | None = None

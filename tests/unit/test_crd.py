@@ -10,7 +10,8 @@ import yaml
 
 from controller.api import crd
 from controller.api.crd import CRD_PATH, UnsupportedSchemaError, build_crd, render_crd_yaml, structural_schema
-from controller.api.workspace import INLINE_TEXT_BUDGET
+from controller.api.template import TEMPLATE_FIELDS
+from controller.api.workspace import INLINE_TEXT_BUDGET, WorkspaceSpec
 
 FORBIDDEN_KEYWORDS = {"$ref", "$defs", "anyOf", "allOf", "oneOf", "not", "nullable", "title", "const"}
 
@@ -70,8 +71,10 @@ def test_printer_columns_show_runtime_tier_ready_reason_endpoint_and_wide_host_a
         "Host",
         "Workspace-ID",
         "Phase",
+        "Template",
         "Age",
     ]
+    assert columns["Template"]["jsonPath"] == ".spec.templateRef.name"
     assert columns["Workspace-ID"]["jsonPath"] == ".status.workspaceID"
     assert columns["Workspace-ID"]["priority"] == 1
     assert columns["Host"] == {"name": "Host", "type": "string", "jsonPath": ".status.host", "priority": 1}
@@ -109,18 +112,21 @@ def test_list_maps_are_keyed_by_required_fields() -> None:
             assert key in node["items"]["required"], f"{path} key {key} must be required"
 
 
-def test_spec_defaults_are_in_the_schema_so_kubectl_shows_them() -> None:
+def test_spec_defaults_are_in_the_schema_except_where_a_template_may_fill_the_field() -> None:
     props = schema()["properties"]["spec"]["properties"]
-    assert props["runtime"]["default"] == "langgraph"
-    assert props["tier"]["default"] == 2
+    # What a template cannot set is defaulted by the apiserver, so kubectl shows it.
     assert props["suspend"]["default"] is False
     assert props["deletionPolicy"]["default"] == "Delete"
-    assert props["workspace"]["default"] == {}
+    assert "templateRef" in props
+    # A field a template may set stays unset when the Workspace leaves it out: the template's value (or
+    # the model's default, applied by the controller) fills it.
+    for name in TEMPLATE_FIELDS:
+        assert "default" not in props[name], name
+    assert WorkspaceSpec().runtime == "langgraph"
+    assert WorkspaceSpec().tier == 2
+    # Below a field, defaults stay: they apply once the field is there.
     assert props["workspace"]["properties"]["access"]["default"] == "none"
-    assert props["config"]["default"] == {}
     assert props["authToken"]["properties"]["secretRef"]["properties"]["key"]["default"] == "token"
-    assert "default" not in props["image"]
-    assert "default" not in props["env"]
 
 
 def test_status_has_no_defaults_and_declares_every_field_the_controller_writes() -> None:
@@ -142,6 +148,8 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "adopted",
         "rollout",
         "image",
+        "template",
+        "hibernation",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",
@@ -264,18 +272,20 @@ def version_of(resource: Resource) -> dict[str, Any]:
     return version
 
 
-def test_resources_are_the_four_kinds_each_in_its_own_file() -> None:
+def test_resources_are_the_five_kinds_each_in_its_own_file() -> None:
     assert [r.kind for r in RESOURCES] == [
         "Workspace",
         "WorkspacePolicy",
         "EffectiveWorkspacePolicy",
         "DockerHost",
+        "WorkspaceTemplate",
     ]
     assert [r.path.name for r in RESOURCES] == [
         "workspaces.molecule.ai.yaml",
         "workspacepolicies.molecule.ai.yaml",
         "effectiveworkspacepolicies.molecule.ai.yaml",
         "dockerhosts.molecule.ai.yaml",
+        "workspacetemplates.molecule.ai.yaml",
     ]
     assert WORKSPACE.path == CRD_PATH
 

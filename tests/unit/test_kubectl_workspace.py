@@ -42,6 +42,22 @@ def test_status_summary_says_what_a_user_asks_first() -> None:
     assert "rollout       abcdef012345 since 2026-12-01T12:00:00Z, not Ready yet" in text
 
 
+def test_the_template_and_a_hibernation_are_summarised() -> None:
+    text = summary(
+        {
+            "metadata": {"name": "sleepy", "namespace": "team-a"},
+            "spec": {"templateRef": {"name": "agent"}},
+            "status": {
+                "phase": "Hibernated",
+                "template": {"name": "agent", "generation": 3},
+                "hibernation": {"hibernatedAt": "2026-12-01T12:00:00Z"},
+            },
+        }
+    )
+    assert "template      agent (generation 3)" in text
+    assert "hibernated    since 2026-12-01T12:00:00Z (kubectl workspace wake sleepy)" in text
+
+
 def test_a_workspace_without_status_is_summarised_too() -> None:
     assert "phase -" in summary({"metadata": {"name": "new"}, "spec": {}})
 
@@ -53,6 +69,7 @@ def test_a_workspace_without_status_is_summarised_too() -> None:
         ("reset-session", {"session": {"resetRequestedAt": "2026-12-01T12:00:00Z"}}),
         ("suspend", {"suspend": True}),
         ("resume", {"suspend": False}),
+        ("wake", {"wakeRequestedAt": "2026-12-01T12:00:00Z"}),
     ],
 )
 def test_requests_are_spec_patches(command: str, spec: dict[str, object]) -> None:
