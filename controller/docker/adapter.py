@@ -177,9 +177,7 @@ class DockerAdapter:
     async def network_received(self, container_id: str) -> int | None:
         """Docker's one-shot stats of the container: the bytes received on its interfaces."""
         try:
-            data = await self._call(
-                "stats", lambda api: api.stats(container_id, decode=True, stream=False, one_shot=True)
-            )
+            data = await self._call("stats", lambda api: api.stats(container_id, stream=False, one_shot=True))
         except NotFound:
             return None
         return parse_network_received(data if isinstance(data, dict) else {})

@@ -43,11 +43,22 @@ def template_manifest(name: str, template: dict[str, Any], allow: list[str]) -> 
 
 
 @pytest.fixture
-def admission(installed: Kubectl) -> Iterator[None]:
-    """deploy/'s template admission policy, installed as shipped, and removed after the test."""
+def admission(installed: Kubectl, ws: WorkspaceHarness) -> Iterator[None]:
+    """deploy/'s template admission policy, installed as shipped, and removed after the test (the
+    session's other tests run without it)."""
     installed.run("apply", "-f", str(ADMISSION))
     yield
     installed.run("delete", "--ignore-not-found", "-f", str(ADMISSION))
+    # The apiserver drops a deleted policy from its admission cache a moment later: the next test must
+    # not meet it (a dry run of what it refused is admitted again).
+    ws.apply(template_manifest("lifted-probe", {"tier": 1}, allow=[]))
+    probe = workspace_manifest("probe", {"templateRef": {"name": "lifted-probe"}, "tier": 2})
+
+    def lifted() -> bool:
+        ws.kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=probe)
+        return True
+
+    wait_until(lifted, timeout=ADMISSION_TIMEOUT, what="the template admission policy no longer enforced")
 
 
 def test_a_workspace_gets_its_templates_fields_and_a_template_change_rolls_out(ws: WorkspaceHarness) -> None:

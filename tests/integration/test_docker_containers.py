@@ -110,6 +110,27 @@ async def test_started_agent_becomes_healthy_and_publishes_its_port_on_loopback(
     assert listed.health == "healthy"
 
 
+async def test_received_bytes_are_none_before_start_and_grow_with_requests_from_outside(
+    adapter: DockerAdapter, registries: Registries, scope: Scope
+) -> None:
+    container_id = await create_agent(adapter, registries, scope, "traffic")
+    assert await adapter.network_received(container_id) is None  # created, not running
+    await adapter.start_container(container_id)
+
+    async def healthy() -> Any:
+        observed = await adapter.inspect_container(container_id)
+        return observed if observed is not None and observed.health == "healthy" else None
+
+    observed = await eventually(healthy, within=30, what="agent healthy")
+    before = await adapter.network_received(container_id)
+    assert before is not None
+    for _ in range(20):
+        assert await asyncio.to_thread(http_get, f"http://127.0.0.1:{observed.host_port}/health") is not None
+    after = await adapter.network_received(container_id)
+    assert after is not None
+    assert after - before > 20 * 50  # each request brings its headers and its TCP packets
+
+
 async def test_crash_looping_agent_shows_exit_code_and_restart_count(
     adapter: DockerAdapter, registries: Registries, scope: Scope
 ) -> None:
