@@ -100,6 +100,7 @@ HOST_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Memory-MiB", "type": "integer", "jsonPath": ".status.allocated.memoryMiB"},
     {"name": "Memory-Capacity", "type": "integer", "jsonPath": ".status.capacity.memoryMiB"},
     {"name": "Version", "type": "string", "jsonPath": ".status.info.serverVersion", "priority": 1},
+    {"name": "Runtimes", "type": "string", "jsonPath": ".status.info.runtimes", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 

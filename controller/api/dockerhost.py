@@ -14,7 +14,7 @@ takes its place.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -101,6 +101,9 @@ class HostInfo(ApiModel):
     architecture: str | None = Field(default=None, max_length=64)
     cpus: int | None = Field(default=None, ge=0)
     memory_bytes: int | None = Field(default=None, ge=0)
+    runtimes: tuple[Annotated[str, Field(max_length=63)], ...] | None = Field(
+        default=None, max_length=32, description="The OCI runtimes the daemon offers (spec.containerRuntime)."
+    )
 
 
 class HostResources(ApiModel):

@@ -20,7 +20,12 @@ from pydantic import Field, field_validator
 
 from controller.api.base import ApiModel
 from controller.api.selectors import LabelSelector
-from controller.api.workspace import API_VERSION, host_path_floor_cel, host_path_problem
+from controller.api.workspace import (
+    API_VERSION,
+    CONTAINER_RUNTIME_PATTERN,
+    host_path_floor_cel,
+    host_path_problem,
+)
 
 POLICY_KIND = "WorkspacePolicy"
 POLICY_PLURAL = "workspacepolicies"
@@ -98,6 +103,14 @@ class WorkspacePolicySpec(ApiModel):
     )
     docker_socket: bool = Field(
         default=False, description="Tier 4 containers get the Docker socket (root on the Docker host)."
+    )
+    require_container_runtime: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=CONTAINER_RUNTIME_PATTERN,
+        description="The selected namespaces' Workspaces must run under this OCI runtime (e.g. runsc, "
+        "gVisor); with several policies requiring one, any of theirs. Checked by the controller "
+        "(Stalled/PolicyDenied), after the Workspace's template is applied.",
     )
     platform_identity: bool = Field(
         default=False,

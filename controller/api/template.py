@@ -44,6 +44,7 @@ TemplateField = Literal[
     "shutdownAfter",
     "shutdownPolicy",
     "hibernation",
+    "containerRuntime",
 ]
 """The parts of a Workspace spec a template may hold. Not: the Workspace's identity (workspaceID, adopt),
 its one-off requests (restartRequestedAt, session, wakeRequestedAt), suspend, shutdownTime (a moment is

@@ -120,6 +120,7 @@ ShutdownPolicy = Literal["Suspend", "Delete"]
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+CONTAINER_RUNTIME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 DURATION_PATTERN = r"^([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,10}s)?$"
 """A duration as Go and kubectl write it, in hours, minutes and seconds: "8h", "90m", "1h30m", "45s"."""
 WritePolicy = Literal["Always", "IfNotPresent"]
@@ -767,6 +768,14 @@ class WorkspaceSpec(ApiModel):
         description="What shutting down means. Suspend (unset): the container stops, its volumes stay, and "
         "moving shutdownTime or shutdownAfter later starts it again. Delete: the Workspace is deleted (its "
         "volumes as deletionPolicy says).",
+    )
+    container_runtime: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=CONTAINER_RUNTIME_PATTERN,
+        description="The OCI runtime the container runs under, as its DockerHost names it (e.g. runsc for "
+        "gVisor). Unset: the host's default (runc). Only hosts offering it are chosen; none: "
+        "Stalled/Unschedulable.",
     )
     hibernation: Hibernation | None = Field(
         default=None, description="Unset: the Workspace runs however idle it is."

@@ -71,6 +71,7 @@ def host_status(
             architecture=facts.architecture or None,
             cpus=facts.cpus,
             memory_bytes=facts.memory_bytes,
+            runtimes=facts.runtimes[:32] or None,
         )
     return DockerHostStatus(
         observed_generation=generation,

@@ -54,11 +54,15 @@ class Request:
 
     tier: int
     resources: Resources
+    container_runtime: str | None = None
+    """The OCI runtime it must run under (spec.containerRuntime); None: any host's default."""
 
     @classmethod
-    def for_tier(cls, tier: int, limits: Mapping[int, TierLimits]) -> Request:
+    def for_tier(
+        cls, tier: int, limits: Mapping[int, TierLimits], container_runtime: str | None = None
+    ) -> Request:
         limit = limits[tier]
-        return cls(tier, Resources(limit.cpu_shares / SHARES_PER_CPU, limit.memory_mb))
+        return cls(tier, Resources(limit.cpu_shares / SHARES_PER_CPU, limit.memory_mb), container_runtime)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class HostView:
     bounded: bool = True
     """False: the host takes whatever is placed on it (the implicit host, as a single daemon always
     did); its capacity only weighs the spreading."""
+    runtimes: frozenset[str] | None = None
+    """The OCI runtimes it offers (None: not known)."""
 
     @property
     def free(self) -> Resources:
@@ -137,7 +143,18 @@ def placement_conflict(placement: Placement, host: str, labels: Mapping[str, str
 
 def describe(request: Request) -> str:
     r = request.resources
-    return f"a tier {request.tier} Workspace ({r.memory_mib} MiB, {_cpus(r.cpus)})"
+    under = f" under container runtime {request.container_runtime}" if request.container_runtime else ""
+    return f"a tier {request.tier} Workspace ({r.memory_mib} MiB, {_cpus(r.cpus)}){under}"
+
+
+def runtime_missing(runtime: str | None, offered: frozenset[str] | None) -> str | None:
+    """Why a host offering `offered` cannot run a container under `runtime` (None: it can, or nobody
+    knows yet)."""
+    if runtime is None or offered is None or runtime in offered:
+        return None
+    return (
+        f"does not offer the container runtime {runtime} (it offers {', '.join(sorted(offered)) or 'none'})"
+    )
 
 
 def _problem(request: Request, host: HostView) -> str | None:
@@ -145,6 +162,9 @@ def _problem(request: Request, host: HostView) -> str | None:
         return "is not Ready"
     if host.unschedulable:
         return "is cordoned (unschedulable)"
+    lacking = runtime_missing(request.container_runtime, host.runtimes)
+    if lacking is not None:
+        return lacking
     if request.tier == HOST_NETWORK_TIER and host.host_network_taken:
         return "already runs a tier 4 Workspace (the host network's port 8000)"
     free = host.free

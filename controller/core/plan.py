@@ -225,6 +225,7 @@ def plan_workspace(
         # the default bridge.
         network_mode=settings.network if on_network else HOST_NETWORK_MODE,
         health_check=readiness.health_check(spec.readiness),
+        runtime=spec.container_runtime,
     )
     config = config_tree(files)
     session_reset_token = spec.session.reset_requested_at if uses_session else None
@@ -255,7 +256,7 @@ def plan_workspace(
     )
 
 
-OPTIONAL_CONTAINER_FIELDS = ("health_check",)
+OPTIONAL_CONTAINER_FIELDS = ("health_check", "runtime")
 """ContainerSpec fields added after the hash scheme: hashed only when set, so that an upgrade of the
 controller does not change the hash of (and so recreate) a container that does not use them."""
 

@@ -36,6 +36,8 @@ class Grant:
     """The WorkspacePolicies that contributed, by name."""
     platform_identity: bool = False
     """spec.workspaceID and spec.adopt may be used (the platform's namespaces)."""
+    required_runtimes: frozenset[str] = frozenset()
+    """The OCI runtimes one of which every Workspace must use (none: any)."""
 
 
 DEFAULT_GRANT = Grant()
@@ -48,6 +50,7 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
     images: list[ImageGrant] = []
     docker_socket = False
     platform_identity = False
+    required: set[str] = set()
     names: list[str] = []
     for name, spec in sorted(policies, key=lambda item: item[0]):
         if not selector_matches(spec.namespace_selector, labels):
@@ -58,8 +61,16 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
         images.extend(spec.images)
         docker_socket = docker_socket or spec.docker_socket
         platform_identity = platform_identity or spec.platform_identity
+        if spec.require_container_runtime:
+            required.add(spec.require_container_runtime)
     return Grant(
-        frozenset(tiers), tuple(host_paths), tuple(images), docker_socket, tuple(names), platform_identity
+        frozenset(tiers),
+        tuple(host_paths),
+        tuple(images),
+        docker_socket,
+        tuple(names),
+        platform_identity,
+        frozenset(required),
     )
 
 
@@ -80,7 +91,18 @@ def policy_denial(
         return Cause(Reason.POLICY_DENIED, image_message(spec.image, namespace, default_image_prefix))
     if (spec.workspace_id or spec.adopt) and not grant.platform_identity:
         return Cause(Reason.POLICY_DENIED, platform_identity_message(namespace))
+    if grant.required_runtimes and spec.container_runtime not in grant.required_runtimes:
+        message = runtime_message(spec.container_runtime, namespace, grant.required_runtimes)
+        return Cause(Reason.POLICY_DENIED, message)
     return None
+
+
+def runtime_message(runtime: str | None, namespace: str, required: frozenset[str]) -> str:
+    asked = f"container runtime {runtime}" if runtime else "the host's default container runtime"
+    return (
+        f"{asked} is not allowed in namespace {namespace}: its WorkspacePolicies require "
+        f"spec.containerRuntime {' or '.join(sorted(required))}"
+    )
 
 
 def host_path_granted(path: str, access: str, grant: Grant) -> bool:

@@ -82,6 +82,8 @@ def create_args(spec: ContainerSpec, network_id: str | None = None) -> CreateArg
         host_config["security_opt"] = list(spec.security_opt)
     if spec.pids_limit:
         host_config["pids_limit"] = spec.pids_limit
+    if spec.runtime:
+        host_config["runtime"] = spec.runtime
     endpoints: dict[str, dict[str, Any]] = {}
     if network:
         endpoints[network] = {"aliases": list(spec.aliases)}

@@ -317,6 +317,7 @@ def parse_info(data: Mapping[str, Any], api_version: str = "") -> HostFacts:
         value = data.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
+    runtimes = data.get("Runtimes")
     return HostFacts(
         server_version=text("ServerVersion"),
         api_version=api_version,
@@ -324,4 +325,5 @@ def parse_info(data: Mapping[str, Any], api_version: str = "") -> HostFacts:
         architecture=text("Architecture"),
         cpus=number("NCPU"),
         memory_bytes=number("MemTotal"),
+        runtimes=tuple(sorted(str(k) for k in runtimes)) if isinstance(runtimes, Mapping) else (),
     )

@@ -178,6 +178,8 @@ class ContainerSpec:
     """The most processes and threads the container may hold; 0 for no limit."""
     health_check: HealthCheck | None = None
     """Replaces the image's HEALTHCHECK; None keeps it. (Left out of the config hash while None.)"""
+    runtime: str | None = None
+    """The OCI runtime (e.g. runsc); None for the daemon's default. (Left out of the hash while None.)"""
 
 
 @dataclass(frozen=True)
@@ -216,3 +218,5 @@ class HostFacts:
     architecture: str = ""
     cpus: int = 0
     memory_bytes: int = 0
+    runtimes: tuple[str, ...] = ()
+    """The OCI runtimes it offers, by the names a container asks for (runc, runsc, ...)."""

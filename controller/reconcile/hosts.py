@@ -149,6 +149,11 @@ class Host:
     def capacity(self) -> Resources | None:
         return capacity_of(self.facts, self.config.cpus, self.config.memory_mib)
 
+    @property
+    def runtimes(self) -> frozenset[str] | None:
+        """The OCI runtimes the daemon offers; None until it has answered."""
+        return frozenset(self.facts.runtimes) if self.facts is not None else None
+
 
 class HostRegistry:
     def __init__(

@@ -176,7 +176,8 @@ class PolicyStore:
             "apiVersion": API_VERSION,
             "kind": EFFECTIVE_KIND,
             "metadata": {"name": EFFECTIVE_POLICY_NAME},
-            "spec": spec.model_dump(by_alias=True, mode="json"),
+            # Unset fields (a policy requiring no container runtime) are left out, not sent as null.
+            "spec": spec.model_dump(by_alias=True, mode="json", exclude_none=True),
         }
 
     def statuses(self) -> dict[str, dict[str, Any]]:

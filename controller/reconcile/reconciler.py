@@ -54,7 +54,7 @@ from controller.core.hibernation import Activity, idle_long_enough, judge, sampl
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
 from controller.core.own_writes import OwnWrites
-from controller.core.placement import Unschedulable, placement_conflict
+from controller.core.placement import Unschedulable, placement_conflict, runtime_missing
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
 from controller.core.progress import deadline_left
@@ -593,7 +593,7 @@ class Reconciler:
         A PassOutcome when the pass cannot go on: Unschedulable, or its host is not there to be driven."""
         obj = work.obj
         uid = obj.ref.uid
-        request = self._scheduler.request(spec.tier)
+        request = self._scheduler.request(spec.tier, spec.container_runtime)
         name = memory.host or obj.status.get("host") or self._scheduler.host_of(uid)
         if not name and not self._searched(memory):
             found = await self._find_container(obj, memory, waiting=place)
@@ -625,6 +625,10 @@ class Reconciler:
         conflict = placement_conflict(spec.placement, name, host.labels)
         if conflict is not None:
             return PassOutcome(stalled=conflict, host=name)
+        lacking = runtime_missing(spec.container_runtime, host.runtimes)
+        if lacking is not None:
+            message = f"DockerHost {name}, where the Workspace is placed (its volumes are there), {lacking}"
+            return PassOutcome(stalled=Cause(Reason.UNSCHEDULABLE, message), host=name)
         return host
 
     def _searched(self, memory: _Memory) -> bool:

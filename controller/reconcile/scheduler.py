@@ -47,6 +47,9 @@ class PlacementTarget(Protocol):
     @property
     def bounded(self) -> bool: ...
 
+    @property
+    def runtimes(self) -> frozenset[str] | None: ...
+
 
 @dataclass(frozen=True)
 class Allocation:
@@ -84,8 +87,8 @@ class Scheduler:
         self._waiting: set[str] = set()
         self._lock = asyncio.Lock()
 
-    def request(self, tier: int) -> Request:
-        return Request.for_tier(tier, self._limits)
+    def request(self, tier: int, container_runtime: str | None = None) -> Request:
+        return Request.for_tier(tier, self._limits, container_runtime)
 
     def seed(self, workspaces: Iterable[Mapping[str, Any]]) -> None:
         """Learn every placement the Workspaces' statuses record (at start-up, before any pass)."""
@@ -174,6 +177,7 @@ class Scheduler:
                     workspaces=load.workspaces,
                     host_network_taken=load.host_network_taken,
                     bounded=host.bounded,
+                    runtimes=host.runtimes,
                 )
             )
         return views

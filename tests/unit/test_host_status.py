@@ -292,3 +292,8 @@ def test_the_status_is_written_with_the_crds_camel_case_keys() -> None:
 def test_the_written_status_reads_back_as_the_same_status() -> None:
     original = status(allocated=Resources(1.0, 512), workspaces=1, by_tier={2: 1})
     assert DockerHostStatus.model_validate(original.to_dict()) == original
+
+
+def test_the_runtimes_the_daemon_offers_are_shown() -> None:
+    facts = HostFacts(cpus=2, memory_bytes=MIB, runtimes=("runc", "runsc"))
+    assert status(facts=facts).to_dict()["info"]["runtimes"] == ["runc", "runsc"]

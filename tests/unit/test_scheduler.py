@@ -31,6 +31,7 @@ class Target:
     ready: bool = True
     unschedulable: bool = False
     bounded: bool = True
+    runtimes: frozenset[str] | None = None
 
     def capacity(self) -> Resources | None:
         return self.room
