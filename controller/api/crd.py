@@ -39,6 +39,7 @@ _KEY_ORDER = (
     "default",
     "enum",
     "pattern",
+    "format",
     "minimum",
     "maximum",
     "minLength",

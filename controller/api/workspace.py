@@ -598,7 +598,7 @@ class Hibernation(ApiModel):
         pattern=DURATION_PATTERN,
         description='How long without traffic before the container is stopped (volumes kept), e.g. "30m". '
         "Traffic is what the container receives on its network interfaces (Docker's counters; a health "
-        "check inside it is not traffic); under 2 KiB in a sampling window counts as none.",
+        "check inside it is not traffic); under 2 KiB in a sampling window counts as none. At least 10s.",
     )
 
 
@@ -754,6 +754,7 @@ class WorkspaceSpec(ApiModel):
         max_length=64,
         pattern=RFC3339_PATTERN,
         description="RFC 3339: when the Workspace shuts down, as spec.shutdownPolicy says.",
+        json_schema_extra={"format": "date-time"},
     )
     shutdown_after: str | None = Field(
         default=None,

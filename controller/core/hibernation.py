@@ -19,6 +19,8 @@ from controller.core.conditions import format_time
 from controller.core.expiry import duration_seconds
 
 IDLE_NOISE_BYTES = 2048
+SHORTEST_IDLE = 10
+"""Seconds: an idleAfter below this counts as this (an agent is never stopped the moment it starts)."""
 SHORTEST_SAMPLE = 2.0
 LONGEST_SAMPLE = 60.0
 
@@ -50,7 +52,7 @@ def sample_every(spec: WorkspaceSpec) -> float:
 
 def idle_long_enough(spec: WorkspaceSpec, activity: Activity, now: float) -> bool:
     assert spec.hibernation is not None
-    return now - activity.active_at >= duration_seconds(spec.hibernation.idle_after)
+    return now - activity.active_at >= max(duration_seconds(spec.hibernation.idle_after), SHORTEST_IDLE)
 
 
 def wake_requested(spec: WorkspaceSpec, status: HibernationStatus | None) -> bool:

@@ -43,6 +43,9 @@ def test_a_counter_that_went_back_is_a_new_container_and_the_clock_starts_again(
 def test_idle_is_idle_after_and_samples_come_a_sixth_of_it_apart_within_bounds() -> None:
     assert not idle_long_enough(HIBERNATING, Activity(0, 0.0), 599.0)
     assert idle_long_enough(HIBERNATING, Activity(0, 0.0), 600.0)
+    instant = WorkspaceSpec.model_validate({"hibernation": {"idleAfter": "0s"}})
+    assert not idle_long_enough(instant, Activity(0, 0.0), 9.0)
+    assert idle_long_enough(instant, Activity(0, 0.0), 10.0)
     assert sample_every(HIBERNATING) == 60.0
     assert sample_every(WorkspaceSpec.model_validate({"hibernation": {"idleAfter": "30s"}})) == 5.0
     assert sample_every(WorkspaceSpec.model_validate({"hibernation": {"idleAfter": "5s"}})) == 2.0
