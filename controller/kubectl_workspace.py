@@ -64,7 +64,8 @@ def summary(obj: dict[str, Any]) -> str:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
     lines = [
         f"Workspace {meta.get('namespace')}/{meta.get('name')}  phase {status.get('phase', '-')}  "
-        f"runtime {spec.get('runtime', '-')}  tier {spec.get('tier', '-')}",
+        f"runtime {status.get('runtime') or spec.get('runtime', '-')}  "
+        f"tier {status.get('tier') or spec.get('tier', '-')}",
     ]
     if status.get("workspaceID"):
         lines.append(f"  workspace ID  {status['workspaceID']}")

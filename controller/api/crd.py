@@ -60,8 +60,9 @@ _KEPT_KEYS = frozenset(_KEY_ORDER) - {"properties", "items", "additionalProperti
 _DROPPED_KEYS = frozenset({"title", "examples", "$defs"})
 
 PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
-    {"name": "Runtime", "type": "string", "jsonPath": ".spec.runtime"},
-    {"name": "Tier", "type": "integer", "jsonPath": ".spec.tier"},
+    # The values the spec resolves to (its template's, or the defaults, where it sets none).
+    {"name": "Runtime", "type": "string", "jsonPath": ".status.runtime"},
+    {"name": "Tier", "type": "integer", "jsonPath": ".status.tier"},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint"},

@@ -42,13 +42,13 @@ TemplateField = Literal[
     "awareness",
     "placement",
     "shutdownAfter",
-    "shutdownPolicy",
     "hibernation",
     "containerRuntime",
 ]
 """The parts of a Workspace spec a template may hold. Not: the Workspace's identity (workspaceID, adopt),
 its one-off requests (restartRequestedAt, session, wakeRequestedAt), suspend, shutdownTime (a moment is
-one Workspace's), and deletionPolicy (what happens to a user's data is the Workspace's own word)."""
+one Workspace's), and shutdownPolicy and deletionPolicy (whether a Workspace and a user's data are ever
+deleted is the Workspace's own word: a template changed later would delete every older Workspace)."""
 TEMPLATE_FIELDS: tuple[str, ...] = get_args(TemplateField)
 
 

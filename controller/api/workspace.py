@@ -941,6 +941,12 @@ class WorkspaceStatus(ApiModel):
     last_handled_reconcile_at: str | None = Field(default=None, max_length=TOKEN_MAX_LENGTH)
     template: TemplateStatus | None = None
     hibernation: HibernationStatus | None = None
+    runtime: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The agent runtime the spec resolves to (with its template, and the default when unset).",
+    )
+    tier: int | None = Field(default=None, ge=1, le=4, description="The tier the spec resolves to.")
 
     def to_dict(self) -> dict[str, Any]:
         """The status as the apiserver stores it: camelCase, unset fields omitted."""

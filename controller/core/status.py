@@ -79,6 +79,9 @@ class PassOutcome:
     hibernation: HibernationStatus | None = None
     hibernation_known: bool = False
     """Whether `hibernation` is this pass's word on status.hibernation (else the previous one is kept)."""
+    runtime: str | None = None
+    tier: int | None = None
+    """The agent runtime and tier the spec resolved to (None: not resolved by this pass; kept)."""
     template: TemplateStatus | None = None
     template_known: bool = False
     """Whether `template` is this pass's word on the WorkspaceTemplate generation the spec was resolved
@@ -166,6 +169,8 @@ def build_status(
         host=outcome.host or previous.host,
         template=outcome.template if outcome.template_known else previous.template,
         hibernation=outcome.hibernation if outcome.hibernation_known else previous.hibernation,
+        runtime=outcome.runtime or previous.runtime,
+        tier=outcome.tier or previous.tier,
     )
 
 

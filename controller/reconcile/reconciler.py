@@ -144,6 +144,8 @@ class _Memory:
     """spec.hibernation: the last sample of the container's received bytes."""
     idle: bool = False
     """spec.hibernation: the samples found no traffic for idleAfter (the next pass hibernates it)."""
+    expiry_told: bool = False
+    """The Expired Event was posted for the shutdown time that has come."""
 
 
 @dataclass
@@ -164,6 +166,10 @@ class _Pass:
     """Whether `hibernation` is this pass's word on status.hibernation (else the last one is kept)."""
     sample_in: float | None = None
     """Seconds until the container's traffic is sampled again (spec.hibernation)."""
+    denied: Cause | None = None
+    """Why nothing of the spec may run, decided before the pass (its template cannot be applied)."""
+    resolved: tuple[str, int] | None = None
+    """The agent runtime and tier of the spec as resolved (shown in the status)."""
 
     @functools.cached_property
     def previous(self) -> WorkspaceStatus:
@@ -244,12 +250,20 @@ class Reconciler:
             if isinstance(resolved, PassOutcome):
                 work = _Pass(obj, written=obj.status)
                 outcome = resolved
+            elif isinstance(resolved, Cause):
+                # The spec cannot be realised as written: like a denial, nothing of it may run (what ran
+                # stops, its volumes kept), and expiry still applies to what the Workspace says itself.
+                work = _Pass(obj, written=obj.status, denied=resolved)
+                outcome = await self._converge(work, memory, fresh=fresh)
+                outcome = dataclasses.replace(outcome, paused=work.paused)
             else:
                 obj = dataclasses.replace(obj, spec=resolved.spec)
                 work = _Pass(obj, written=obj.status)
                 outcome = await self._converge(work, memory, fresh=fresh)
                 outcome = dataclasses.replace(
                     outcome,
+                    runtime=work.resolved[0] if work.resolved else None,
+                    tier=work.resolved[1] if work.resolved else None,
                     template=resolved.template,
                     template_known=True,
                     paused=work.paused,
@@ -316,7 +330,7 @@ class Reconciler:
                 on = None
         memory.settled_on = on
 
-    async def _resolved(self, obj: WorkspaceObject) -> Resolved | PassOutcome:
+    async def _resolved(self, obj: WorkspaceObject) -> Resolved | Cause | PassOutcome:
         """The spec with its WorkspaceTemplate's fields in it; a PassOutcome when there is none to be had
         (the template is missing, or pinned what the spec sets: Stalled; the API did not answer: retried).
         Until then, the container is left as the last spec made it."""
@@ -326,8 +340,6 @@ class Reconciler:
         except ApiError as exc:
             cause = Cause(Reason.RECONCILE_ERROR, f"Kubernetes API: {exc}")
             return PassOutcome(error=cause, suspended=suspended)
-        if isinstance(resolved, Cause):
-            return PassOutcome(stalled=resolved, suspended=suspended)
         return resolved
 
     async def _converge(self, work: _Pass, memory: _Memory, *, fresh: bool) -> PassOutcome:
@@ -336,7 +348,8 @@ class Reconciler:
             spec = WorkspaceSpec.model_validate(obj.spec)
         except ValidationError as exc:
             return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
-        spec = self._hibernation(work, await self._expiry(work, spec), memory)
+        work.resolved = (spec.runtime, spec.tier)
+        spec = self._hibernation(work, await self._expiry(work, spec, memory), memory)
         recorded = obj.status.get("workspaceID")
         if recorded and recorded != obj.ref.workspace_id:
             # The schema refuses the change; this holds where its rule is not enforced: the objects keep
@@ -348,7 +361,7 @@ class Reconciler:
             return PassOutcome(stalled=conflict, suspended=spec.suspend)
         plan: ContainerPlan | None = None
         try:
-            desired = await self._desired(obj, spec)
+            desired = await self._desired(obj, spec, work.denied)
             if isinstance(desired, PassOutcome):
                 return desired
             plan = desired if isinstance(desired, ContainerPlan) else None
@@ -362,6 +375,12 @@ class Reconciler:
                     located, plan=plan, token_secret=token_secret, suspended=spec.suspend
                 )
             host = located
+            lacking = runtime_missing(spec.container_runtime, host.runtimes)
+            if lacking is not None and not isinstance(desired, Suspend | Denied):
+                # Placed for good on a host that does not offer the runtime: what runs there (under
+                # another runtime) must not go on running as if it complied.
+                placed = f"DockerHost {host.name}, where the Workspace is placed (its volumes are there)"
+                desired = Denied(Cause(Reason.UNSCHEDULABLE, f"{placed}, {lacking}"))
             observed = await self._observe(
                 obj,
                 memory,
@@ -451,7 +470,7 @@ class Reconciler:
             suspended=spec.suspend,
         )
 
-    async def _expiry(self, work: _Pass, spec: WorkspaceSpec) -> WorkspaceSpec:
+    async def _expiry(self, work: _Pass, spec: WorkspaceSpec, memory: _Memory) -> WorkspaceSpec:
         """The spec as this pass drives it: suspended once its shutdown time has come (and, with
         shutdownPolicy Delete, the Workspace deleted); else the time is remembered to wake the loop then."""
         at = shutdown_at(spec, work.obj.created)
@@ -460,11 +479,12 @@ class Reconciler:
         now = self._clock()
         if now < at:
             work.expires_in = seconds_until(at, now)
+            memory.expiry_told = False
             return spec
         work.paused = expired(spec, at)
-        previous = find_condition(work.previous.conditions, ConditionType.READY)
-        if previous is None or previous.reason != Reason.EXPIRED:
+        if work.previous.phase != "Expired" and not memory.expiry_told:
             work.journal.events.append(("Normal", Reason.EXPIRED, work.paused.message))
+        memory.expiry_told = True
         if spec.shutdown_policy == "Delete":
             ref = work.obj.ref
             try:
@@ -522,10 +542,13 @@ class Reconciler:
             work.sample_in = sample_every(spec)
 
     async def _desired(
-        self, obj: WorkspaceObject, spec: WorkspaceSpec
+        self, obj: WorkspaceObject, spec: WorkspaceSpec, denied: Cause | None = None
     ) -> ContainerPlan | Suspend | Denied | PassOutcome:
-        """What the spec asks for, as `decide` takes it: suspended; denied by the namespace's grants; or
-        the plan. A PassOutcome when no plan can be made (a missing Secret, an unknown runtime, ...)."""
+        """What the spec asks for, as `decide` takes it: denied before the pass (`denied`); suspended;
+        denied by the namespace's grants; or the plan. A PassOutcome when no plan can be made (a missing
+        Secret, an unknown runtime, ...)."""
+        if denied is not None:
+            return Denied(denied)
         if spec.suspend:
             return Suspend()
         namespace = obj.ref.namespace
@@ -625,10 +648,6 @@ class Reconciler:
         conflict = placement_conflict(spec.placement, name, host.labels)
         if conflict is not None:
             return PassOutcome(stalled=conflict, host=name)
-        lacking = runtime_missing(spec.container_runtime, host.runtimes)
-        if lacking is not None:
-            message = f"DockerHost {name}, where the Workspace is placed (its volumes are there), {lacking}"
-            return PassOutcome(stalled=Cause(Reason.UNSCHEDULABLE, message), host=name)
         return host
 
     def _searched(self, memory: _Memory) -> bool:

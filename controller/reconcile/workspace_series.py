@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller import metrics
-from controller.api.workspace import WorkspaceStatus
+from controller.api.workspace import WorkspaceSpec, WorkspaceStatus
 from controller.core.identity import WorkspaceRef
 from controller.core.status import is_ready, is_stalled
 
@@ -20,8 +20,9 @@ Labels = tuple[str, ...]
 def info_labels(spec: Mapping[str, Any], status: WorkspaceStatus) -> Labels:
     """(phase, tier, runtime, host) as series labels; what is not known yet is ''."""
     phase = status.phase or ""
-    tier = spec.get("tier", 2)
-    runtime = spec.get("runtime", "")
+    # Unset, the model's defaults (the schema no longer writes them into the object).
+    tier = spec.get("tier") or WorkspaceSpec.model_fields["tier"].default
+    runtime = spec.get("runtime") or WorkspaceSpec.model_fields["runtime"].default
     return phase, str(tier), runtime if isinstance(runtime, str) else "", status.host or ""
 
 

@@ -3,8 +3,9 @@
 --     <this file>
 -- It follows the controller's status contract: Stalled=True is terminal (Degraded), Synced=False means
 -- the last reconcile failed (Degraded), Reconciling=True is Progressing (a StartFirst replacement keeps
--- Ready=True from the old container while the new one starts), Ready=True is Healthy, spec.suspend is
--- Suspended, and anything not yet observed at the current generation is Progressing.
+-- Ready=True from the old container while the new one starts), Ready=True is Healthy, spec.suspend and
+-- an Expired or Hibernated Workspace are Suspended, and anything not yet observed at the current
+-- generation is Progressing.
 local hs = { status = "Progressing", message = "Waiting for the controller" }
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -29,6 +30,9 @@ if synced ~= nil and synced.status == "False" then
 end
 if obj.spec ~= nil and obj.spec.suspend == true then
   return { status = "Suspended", message = "spec.suspend is true" }
+end
+if ready ~= nil and ready.status == "False" and (ready.reason == "Expired" or ready.reason == "Hibernated") then
+  return { status = "Suspended", message = ready.reason .. ": " .. (ready.message or "") }
 end
 if reconciling ~= nil and reconciling.status == "True" then
   return { status = "Progressing", message = (reconciling.reason or "") .. ": " .. (reconciling.message or "") }

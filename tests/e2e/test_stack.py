@@ -44,6 +44,9 @@ def test_workspace_crd_serves_printer_columns_and_a_status_subresource(
             {
                 "status": {
                     "endpoint": "http://127.0.0.1:40123",
+                    # What the controller resolves the spec to: the columns show it.
+                    "runtime": "hermes",
+                    "tier": 3,
                     "conditions": [
                         {
                             "type": "Ready",

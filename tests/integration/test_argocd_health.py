@@ -146,6 +146,31 @@ SYNCED = cond("Synced", "True", "ReconcileSuccess")
             "spec.suspend is true",
             id="suspended",
         ),
+        pytest.param(
+            workspace(
+                status={
+                    "observedGeneration": 2,
+                    "conditions": [
+                        cond("Ready", "False", "Expired", "shut down at 2026-12-01T12:00:00Z"),
+                        SYNCED,
+                    ],
+                },
+            ),
+            "Suspended",
+            "Expired: shut down at",
+            id="expired",
+        ),
+        pytest.param(
+            workspace(
+                status={
+                    "observedGeneration": 2,
+                    "conditions": [cond("Ready", "False", "Hibernated", "hibernated at 12:00"), SYNCED],
+                },
+            ),
+            "Suspended",
+            "Hibernated: hibernated at",
+            id="hibernated",
+        ),
     ],
 )
 def test_argocd_health(obj: dict[str, Any], expected_status: str, in_message: str) -> None:

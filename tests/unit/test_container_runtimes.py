@@ -3,6 +3,7 @@ create, hashed only when set; a namespace's policy can require one; `docker info
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from controller.core.tiers import DEFAULT_TIER_LIMITS
 from controller.docker.create_args import create_args
 from controller.docker.parse import parse_info
 from tests.support.plans import make_plan
+from tests.unit.test_readiness import PINNED_HASH
 
 GVISOR = frozenset({"io.containerd.runc.v2", "runc", "runsc"})
 PLAIN = frozenset({"io.containerd.runc.v2", "runc"})
@@ -93,3 +95,25 @@ def test_a_policy_can_require_a_runtime_and_the_workspace_must_use_it() -> None:
     assert policy_denial(allowed, "team-a", grant, "registry.local/molecule-ai") is None
     # A namespace no policy requires anything of takes any runtime.
     assert policy_denial(WorkspaceSpec(), "team-a", grant_for([], {}), "registry.local/molecule-ai") is None
+
+
+def test_a_placed_workspace_whose_host_lacks_its_runtime_is_stopped_not_left_running() -> None:
+    from tests.unit.test_reconciler import running_world
+
+    async def scenario() -> None:
+        world = await running_world()
+        container = world.container()
+        world.change_spec(containerRuntime="runsc")
+        mark = world.mark()
+        await world.reconcile()
+        assert world.writes_since(mark) == [("stop_container", container.id)]
+        assert world.cond("Stalled") == ("True", "Unschedulable")
+        assert "does not offer the container runtime runsc" in str(world.condition("Stalled"))
+
+    asyncio.run(scenario())
+
+
+def test_an_unset_runtime_leaves_the_hash_of_existing_containers_as_it_was() -> None:
+    # The hash make_plan() has had since before spec.readiness and spec.containerRuntime existed.
+    assert make_plan().config_hash == PINNED_HASH
+    assert make_plan({"containerRuntime": "runsc"}).config_hash != PINNED_HASH

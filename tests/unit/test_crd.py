@@ -150,6 +150,8 @@ def test_status_has_no_defaults_and_declares_every_field_the_controller_writes()
         "image",
         "template",
         "hibernation",
+        "runtime",
+        "tier",
     }
     assert set(status["properties"]["container"]["properties"]) == {
         "name",

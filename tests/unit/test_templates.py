@@ -65,6 +65,7 @@ def test_a_template_field_is_every_workspace_field_but_identity_one_off_requests
         "suspend",
         "deletionPolicy",
         "shutdownTime",
+        "shutdownPolicy",
         "wakeRequestedAt",
     }
 
@@ -249,3 +250,40 @@ def test_the_admission_message_is_the_controllers() -> None:
     assert built == override_message(("runtime", "tier"), "agent", ("env", "config"))
     for fragment in ("': pinned by WorkspaceTemplate '", "', whose allowOverrides is ['", "join(', ')"):
         assert fragment in expression
+
+
+# --- the reconcile ------------------------------------------------------------------------------------
+
+
+def test_a_workspace_runs_its_template_and_stops_when_the_template_goes_or_is_overridden() -> None:
+    from tests.unit.test_reconciler import NS, World
+
+    async def scenario() -> None:
+        world = World(templateRef={"name": "agent"})
+        world.kube.templates[(NS, "agent")] = {
+            **template_body(generation=3, template={"env": [{"name": "MODEL", "value": "opus"}]}),
+            "metadata": {"name": "agent", "namespace": NS, "generation": 3},
+        }
+        await world.reconcile()
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.status["template"] == {"name": "agent", "generation": 3}
+        assert "MODEL=opus" in world.container().spec.env
+        container = world.container()
+
+        del world.kube.templates[(NS, "agent")]
+        mark = world.mark()
+        await world.reconcile()
+        assert world.writes_since(mark) == [("stop_container", container.id)]
+        assert world.cond("Stalled") == ("True", "TemplateNotFound")
+        assert world.status["template"] == {"name": "agent", "generation": 3}  # what it last ran
+
+        world.kube.templates[(NS, "agent")] = {
+            **template_body(generation=4, template={"tier": 1}),
+            "metadata": {"name": "agent", "namespace": NS, "generation": 4},
+        }
+        world.change_spec(tier=2)
+        await world.reconcile()
+        assert world.cond("Stalled") == ("True", "TemplateOverrideDenied")
+        assert world.container().state == "exited"
+
+    asyncio.run(scenario())
