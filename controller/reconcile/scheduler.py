@@ -98,7 +98,9 @@ class Scheduler:
             host = (body.get("status") or {}).get("host")
             if not uid or not isinstance(host, str) or not host:
                 continue
-            tier = (body.get("spec") or {}).get("tier", 2)
+            # The tier the last pass resolved the spec to (a template's, or the default), else the spec's.
+            status_tier = (body.get("status") or {}).get("tier")
+            tier = status_tier or (body.get("spec") or {}).get("tier", 2)
             if tier not in self._limits:
                 tier = 2
             self._ledger[uid] = Allocation(host, self.request(tier))

@@ -34,7 +34,7 @@ def test_deploy_base_builds_and_every_object_is_accepted(installed: Kubectl) -> 
         [
             "ClusterRole",
             "ClusterRoleBinding",
-            *["CustomResourceDefinition"] * 4,
+            *["CustomResourceDefinition"] * 5,
             "Deployment",
             "Namespace",
             "PodDisruptionBudget",
@@ -42,8 +42,8 @@ def test_deploy_base_builds_and_every_object_is_accepted(installed: Kubectl) -> 
             "RoleBinding",
             "Service",
             "ServiceAccount",
-            "ValidatingAdmissionPolicy",
-            "ValidatingAdmissionPolicyBinding",
+            *["ValidatingAdmissionPolicy"] * 2,  # the workspace policies, and the templates' pinned fields
+            *["ValidatingAdmissionPolicyBinding"] * 2,
         ]
     )
     installed.run("apply", "--dry-run=server", "-f", "-", stdin=built)

@@ -105,6 +105,17 @@ def test_seed_counts_an_unknown_or_missing_tier_as_tier_2() -> None:
     assert load.resources == Resources(3 * TIER2.resources.cpus, 3 * TIER2.resources.memory_mib)
 
 
+def test_seed_takes_the_tier_the_status_says_the_spec_resolved_to() -> None:
+    ledger = Ledger()
+    templated = {
+        "metadata": {"uid": "t"},
+        "spec": {"templateRef": {"name": "x"}},
+        "status": {"host": "a", "tier": 4},
+    }
+    ledger.scheduler.seed([templated])
+    assert ledger.scheduler.load("a").by_tier == {4: 1}
+
+
 def test_seed_tells_each_host_it_touched_once() -> None:
     ledger = Ledger()
     ledger.scheduler.seed(
