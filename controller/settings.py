@@ -22,6 +22,9 @@ DEFAULT_REGISTRY_PREFIX = "ghcr.io/molecule-ai"
 DEFAULT_NETWORK = "molecule-monorepo-net"
 DEFAULT_PLATFORM_URL = "http://host.docker.internal:8080"
 DEFAULT_INSTANCE = "default"
+DEFAULT_GATEWAY_IMAGE = "workspace-controller:dev"
+"""The image of an isolated Workspace's gateway (`workspace-controller-gateway`): the controller's own,
+as `make image` tags it. Deployments set WC_GATEWAY_IMAGE to the image the controller runs from."""
 # The Go provisioner's runtime list; order is pinned alphabetical.
 KNOWN_RUNTIMES = (
     "autogen",
@@ -55,6 +58,7 @@ class ControllerSettings(BaseModel):
     image_platform: str = ""
     tier_limits: Mapping[int, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIER_LIMITS))
     network: str = DEFAULT_NETWORK
+    gateway_image: str = DEFAULT_GATEWAY_IMAGE
     platform_url: str = DEFAULT_PLATFORM_URL
     instance: str = DEFAULT_INSTANCE
     resync_seconds: int = 30
@@ -138,6 +142,7 @@ class ControllerSettings(BaseModel):
             image_platform=env.get("MOLECULE_IMAGE_PLATFORM", ""),
             tier_limits=tier_limits_from_env(env),
             network=env.get("MOLECULE_NETWORK") or DEFAULT_NETWORK,
+            gateway_image=env.get("WC_GATEWAY_IMAGE") or DEFAULT_GATEWAY_IMAGE,
             platform_url=env.get("PLATFORM_URL") or DEFAULT_PLATFORM_URL,
             instance=instance,
             resync_seconds=_strict_int(env, "WC_RESYNC_SECONDS", 30, minimum=1),

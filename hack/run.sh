@@ -39,6 +39,13 @@ if [ -z "${MOLECULE_IMAGE_REGISTRY:-}" ]; then
   log "images come from the local registry $MOLECULE_IMAGE_REGISTRY (set MOLECULE_IMAGE_REGISTRY to use another)"
 fi
 
+# Isolated Workspaces (spec.network) run a gateway from the controller's own image: built here, in the
+# background, when this Docker lacks it (a Workspace needing it meanwhile retries until it is there).
+if [ -z "${WC_GATEWAY_IMAGE:-}" ] && ! docker image inspect workspace-controller:dev >/dev/null 2>&1; then
+  log "building workspace-controller:dev in the background, for isolated Workspaces' gateways ($state/image.log)"
+  (PYTHON=$py bash "$repo/hack/image/build.sh" workspace-controller:dev >"$state/image.log" 2>&1 &)
+fi
+
 k apply -f "$repo/crds" >/dev/null
 k wait --for=condition=Established --timeout=60s \
   crd/workspaces.molecule.ai crd/workspacepolicies.molecule.ai crd/effectiveworkspacepolicies.molecule.ai \

@@ -44,6 +44,7 @@ TemplateField = Literal[
     "shutdownAfter",
     "hibernation",
     "containerRuntime",
+    "network",
 ]
 """The parts of a Workspace spec a template may hold. Not: the Workspace's identity (workspaceID, adopt),
 its one-off requests (restartRequestedAt, session, wakeRequestedAt), suspend, shutdownTime (a moment is

@@ -602,6 +602,57 @@ class Hibernation(ApiModel):
     )
 
 
+EgressPolicy = Literal["Open", "None", "AllowList"]
+EGRESS_DESTINATION_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?:[0-9]{1,5}$"
+"""`host:port` (a DNS name, an IPv4 address, or `*.` and a domain for any name under it)."""
+
+
+class Network(ApiModel):
+    """What the agent may reach. Open: the workspace network and beyond, as always. None and AllowList
+    isolate it: the agent sits alone on an internal network of its own (no route to the Docker host,
+    other agents or the outside) behind a gateway container that publishes its endpoint and answers
+    for its name on the workspace network; AllowList adds an HTTP proxy in the gateway (HTTP_PROXY and
+    HTTPS_PROXY are set in the agent) that connects only to the destinations listed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.egress == 'AllowList' ? has(self.allow) && size(self.allow) > 0 : "
+                    "!has(self.allow) || size(self.allow) == 0",
+                    "network.allow lists destinations when (and only when) egress is AllowList",
+                )
+            ]
+        }
+    )
+
+    egress: EgressPolicy = Field(
+        default="Open",
+        description="Open (the default): no isolation. None: the agent reaches nothing (it is reached "
+        "through its gateway). AllowList: only the destinations in allow, through the gateway's proxy.",
+    )
+    allow: list[Annotated[str, Field(max_length=260, pattern=EGRESS_DESTINATION_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description='Destinations as host:port, e.g. "api.anthropic.com:443", "*.example.com:443", '
+        '"10.0.0.5:8080". Names are matched as written (lower case), addresses only as addresses.',
+    )
+
+    @model_validator(mode="after")
+    def _allow_with_allow_list(self) -> Network:
+        if (self.egress == "AllowList") != bool(self.allow):
+            raise ValueError("network.allow lists destinations when (and only when) egress is AllowList")
+        for destination in self.allow:
+            port = int(destination.rpartition(":")[2])
+            if not 1 <= port <= 65535:
+                raise ValueError(f"network.allow: {destination} has no valid port (1-65535)")
+        return self
+
+    @property
+    def isolated(self) -> bool:
+        return self.egress != "Open"
+
+
 class Placement(ApiModel):
     """Which DockerHost the Workspace runs on.
 
@@ -786,6 +837,11 @@ class WorkspaceSpec(ApiModel):
         max_length=TOKEN_MAX_LENGTH,
         description="Opaque token; a new value wakes a hibernated Workspace (`kubectl workspace wake`), "
         "echoed in status.hibernation.lastWakeHandled.",
+    )
+    network: Network | None = Field(
+        default=None,
+        description="Network isolation. Unset: Open (the workspace network and beyond). Not on tier 4, "
+        "which runs on the host's network.",
     )
     deletion_policy: DeletionPolicy = Field(
         default="Delete",

@@ -23,6 +23,7 @@ from typing import Any
 
 from controller.api.workspace import (
     ImageUpdate,
+    Network,
     PullPolicy,
     WorkspaceSpec,
     WritePolicy,
@@ -36,6 +37,15 @@ from controller.core.configfiles import AuthTokenFile, config_tree, merge_config
 from controller.core.env import build_container_env
 from controller.core.identity import WorkspaceRef
 from controller.core.images import registry_auth_for, select_image
+from controller.core.isolation import (
+    AGENT_ALIAS,
+    GatewayPlan,
+    agent_proxy_env,
+    gateway_container,
+    internal_network_name,
+    is_isolated,
+    tier_message,
+)
 from controller.core.policy import DEFAULT_GRANT, Grant
 from controller.core.tiers import tier_host_config
 from controller.port.values import ContainerSpec, FileTree, PortBinding, RegistryCredentials
@@ -117,6 +127,8 @@ class ContainerPlan:
     checked, not what runs."""
     readiness: str | None = None
     """spec.readiness as messages name it (`GET http://127.0.0.1:8000/ready`); None: the image's check."""
+    gateway: GatewayPlan | None = None
+    """The isolated agent's gateway (`core.isolation`); None when the agent is not isolated."""
 
     @property
     def name(self) -> str:
@@ -190,6 +202,13 @@ def plan_workspace(
 
     name = naming.container_name(workspace_id)
     on_network = not tier.host_network
+    isolated = is_isolated(spec.network)
+    if isolated and not on_network:
+        return Cause(Reason.INVALID_SPEC, tier_message(spec.tier))
+    if isolated and spec.network is not None:
+        env = env + tuple(f"{key}={value}" for key, value in agent_proxy_env(spec.network))
+    # An isolated agent is alone on its internal network (the gateway answers for its name and port).
+    network = internal_network_name(name) if isolated else settings.network
     container = ContainerSpec(
         name=name,
         image=image,
@@ -198,10 +217,10 @@ def plan_workspace(
         labels=owner_labels,
         exposed_port=AGENT_PORT_SPEC,
         # Loopback only, ephemeral host port: the agent is never exposed beyond the Docker host.
-        port_bindings=(PortBinding(AGENT_PORT_SPEC, naming.LOOPBACK),) if on_network else (),
+        port_bindings=(PortBinding(AGENT_PORT_SPEC, naming.LOOPBACK),) if on_network and not isolated else (),
         restart_policy=RESTART_POLICY,
-        network=settings.network if on_network else None,
-        aliases=(name,) if on_network else (),
+        network=network if on_network else None,
+        aliases=((name, AGENT_ALIAS) if isolated else (name,)) if on_network else (),
         binds=mounts.container_binds(
             workspace_id,
             runtime=spec.runtime,
@@ -223,14 +242,19 @@ def plan_workspace(
         pids_limit=tier.pids_limit,
         # Naming the network (as `docker run --network` does) rather than "default" keeps the container off
         # the default bridge.
-        network_mode=settings.network if on_network else HOST_NETWORK_MODE,
+        network_mode=network if on_network else HOST_NETWORK_MODE,
         health_check=readiness.health_check(spec.readiness),
         runtime=spec.container_runtime,
+        network_internal=True if isolated else None,
     )
     config = config_tree(files)
     session_reset_token = spec.session.reset_requested_at if uses_session else None
     config_hash = compute_config_hash(container, config, spec.restart_requested_at, session_reset_token)
+    gateway = None
+    if isolated and spec.network is not None:
+        gateway = _gateway_plan(name, spec.network, owner_labels, settings)
     return ContainerPlan(
+        gateway=gateway,
         workspace=workspace,
         container=dataclasses.replace(
             container, labels=labelling.with_config_hash(container.labels, config_hash)
@@ -252,11 +276,33 @@ def plan_workspace(
         progress_deadline_seconds=spec.progress_deadline_seconds,
         readiness=readiness.describe(spec.readiness) if spec.readiness is not None else None,
         image_update=spec.image_update,
-        start_first=spec.update_strategy == "StartFirst" and on_network,
+        # Isolated: one agent on its internal network (the gateway's upstream is the agent's alias there).
+        start_first=spec.update_strategy == "StartFirst" and on_network and not isolated,
     )
 
 
-OPTIONAL_CONTAINER_FIELDS = ("health_check", "runtime")
+def _gateway_plan(
+    agent: str, network: Network, owner_labels: Mapping[str, str], settings: ControllerSettings
+) -> GatewayPlan:
+    container = gateway_container(
+        agent,
+        network,
+        workspace_network=settings.network,
+        image=settings.gateway_image,
+        labels=owner_labels,
+        restart_policy=RESTART_POLICY,
+    )
+    config_hash = compute_config_hash(container, FileTree(root="/", files={}), None, None)
+    return GatewayPlan(
+        container=dataclasses.replace(
+            container, labels=labelling.with_config_hash(container.labels, config_hash)
+        ),
+        internal_network=internal_network_name(agent),
+        config_hash=config_hash,
+    )
+
+
+OPTIONAL_CONTAINER_FIELDS = ("health_check", "runtime", "network_internal", "entrypoint")
 """ContainerSpec fields added after the hash scheme: hashed only when set, so that an upgrade of the
 controller does not change the hash of (and so recreate) a container that does not use them."""
 

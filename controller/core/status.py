@@ -79,6 +79,8 @@ class PassOutcome:
     hibernation: HibernationStatus | None = None
     hibernation_known: bool = False
     """Whether `hibernation` is this pass's word on status.hibernation (else the previous one is kept)."""
+    gateway_port: int | None = None
+    """The host port an isolated agent's gateway publishes (its endpoint); None otherwise."""
     runtime: str | None = None
     tier: int | None = None
     """The agent runtime and tier the spec resolved to (None: not resolved by this pass; kept)."""
@@ -134,7 +136,12 @@ def build_status(
             conditions_input = dataclasses.replace(conditions_input, stalled=late)
             conditions = compute_conditions(generation, conditions_input, previous.conditions, now)
     endpoint = previous.endpoint if keep_last_seen else None
-    if plan is not None and outcome.container is not None:
+    if plan is not None and plan.gateway is not None:
+        # Isolated: reached through its gateway, whose port is the endpoint.
+        if outcome.container is not None:
+            port = outcome.gateway_port
+            endpoint = naming.endpoint_url(naming.LOOPBACK, port) if port else None
+    elif plan is not None and outcome.container is not None:
         endpoint = plan.fixed_endpoint or (
             naming.endpoint_url(naming.LOOPBACK, outcome.container.host_port)
             if outcome.container.host_port

@@ -28,6 +28,7 @@ from controller.docker.create_args import create_args
 from controller.docker.event_stream import CONTAINER_ACTIONS, follow_events
 from controller.docker.executor import CallTiming, ConnectionSettings, SdkExecutor, TlsFiles
 from controller.docker.parse import (
+    ISOLATED_BRIDGE_OPTION,
     ObservedNetwork,
     canonical_network,
     parse_container_inspect,
@@ -43,11 +44,13 @@ from controller.port.errors import (
     Conflict,
     ContainerRuntimeError,
     ImageNotFound,
+    InUse,
     NotFound,
     RegistryUnavailable,
     RemovalInProgress,
 )
 from controller.port.values import (
+    NO_LABELS,
     ContainerEvent,
     ContainerSpec,
     FileTree,
@@ -336,7 +339,31 @@ class DockerAdapter:
 
     # -- networks ----------------------------------------------------------------------------------
 
-    async def ensure_network(self, name: str) -> str:
+    async def connect_network(self, container_id: str, network_id: str, aliases: tuple[str, ...]) -> None:
+        await self._call(
+            "connect_network",
+            lambda api: api.connect_container_to_network(container_id, network_id, aliases=list(aliases)),
+        )
+
+    async def list_networks(self, selector: Labels) -> list[str]:
+        if not selector:
+            raise ValueError("refusing to list networks with an empty selector")
+        filters = {"label": [f"{key}={value}" for key, value in selector.items()]}
+        data = await self._call("list_networks", lambda api: api.networks(filters=filters))
+        return sorted({parse_network(n).name for n in _dicts(data)})
+
+    async def remove_network(self, name: str) -> None:
+        """Remove a network (by name; our names are unique to one Workspace). Missing is success."""
+        try:
+            await self._call("remove_network", lambda api: api.remove_network(name))
+        except NotFound:
+            self._networks.pop(name, None)
+            return
+        except Conflict as exc:
+            raise InUse(f"network {name} still has containers: {exc}") from exc
+        self._networks.pop(name, None)
+
+    async def ensure_network(self, name: str, *, internal: bool = False, labels: Labels = NO_LABELS) -> str:
         """Make sure a bridge network called exactly `name` exists; return its ID.
 
         Docker's name filter matches substrings, so the result is filtered by exact name. Concurrent
@@ -354,7 +381,7 @@ class DockerAdapter:
         async with lock:
             known = self._networks.get(name)
             if known is None:
-                known = await self._call("ensure_network", _ensure_network, name)
+                known = await self._call("ensure_network", _ensure_network, name, internal, dict(labels))
                 self._networks[name] = known
             return known
 
@@ -491,7 +518,7 @@ def _raise_for_status(response: Any) -> None:
         raise classify(exc) from exc
 
 
-def _ensure_network(api: Any, name: str) -> str:
+def _ensure_network(api: Any, name: str, internal: bool = False, labels: dict[str, str] | None = None) -> str:
     def exact() -> list[ObservedNetwork]:
         return [parse_network(n) for n in _dicts(api.networks(names=[name])) if n.get("Name") == name]
 
@@ -499,7 +526,15 @@ def _ensure_network(api: Any, name: str) -> str:
     if not networks:
         try:
             # check_duplicate makes the daemon refuse a second network of that name (best effort only).
-            api.create_network(name, driver="bridge", check_duplicate=True)
+            # Internal with no address on the host: no route out of it, whatever Docker's iptables say.
+            api.create_network(
+                name,
+                driver="bridge",
+                check_duplicate=True,
+                internal=internal,
+                options={ISOLATED_BRIDGE_OPTION: "true"} if internal else None,
+                labels=labels or None,
+            )
         except Exception as exc:
             error = classify(exc)
             if not isinstance(error, Conflict):
@@ -508,6 +543,10 @@ def _ensure_network(api: Any, name: str) -> str:
     winner = canonical_network(networks, name)
     if winner is None:
         raise ContainerRuntimeError(f"network {name} was created but cannot be found")
+    if internal and not winner.isolated:
+        raise ContainerRuntimeError(
+            f"network {name} exists but is not internal without a host address: not used"
+        )
     for duplicate in networks:
         if duplicate.id == winner.id:
             continue

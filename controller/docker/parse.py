@@ -49,12 +49,19 @@ _HEALTH: frozenset[str] = frozenset(("starting", "healthy", "unhealthy"))
 _LOOPBACK_OR_ANY = ("127.0.0.1", "0.0.0.0", "")  # reading bindings, not binding
 
 
+ISOLATED_BRIDGE_OPTION = "com.docker.network.bridge.inhibit_ipv4"
+"""A bridge network option: the bridge gets no address on the host, so nothing on the network can
+reach the host (nor, through it, anything else)."""
+
+
 @dataclass(frozen=True)
 class ObservedNetwork:
     id: str
     name: str
     driver: str = ""
     created: float | None = None
+    isolated: bool = False
+    """Internal, and without an address on the host (ISOLATED_BRIDGE_OPTION)."""
 
 
 def parse_container_list_entry(entry: Mapping[str, Any], agent_port: int = AGENT_PORT) -> ObservedContainer:
@@ -153,6 +160,8 @@ def parse_network(data: Mapping[str, Any]) -> ObservedNetwork:
         name=_str(data.get("Name")),
         driver=_str(data.get("Driver")),
         created=_epoch(parse_timestamp(data.get("Created"))),
+        isolated=data.get("Internal") is True
+        and (data.get("Options") or {}).get(ISOLATED_BRIDGE_OPTION) == "true",
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from controller.port.values import (
+    NO_LABELS,
     ContainerEvent,
     ContainerSpec,
     FileTree,
@@ -97,8 +98,22 @@ class ContainerRuntime(Protocol):
 
     # -- volumes and networks ----------------------------------------------------------------------
 
-    async def ensure_network(self, name: str) -> str:
-        """Make sure one network called exactly `name` exists; return its ID."""
+    async def ensure_network(self, name: str, *, internal: bool = False, labels: Labels = NO_LABELS) -> str:
+        """Make sure one network called exactly `name` exists; return its ID. `internal`: made internal
+        and without an address on the host (nothing on it reaches the host or beyond); one of that name
+        that is not so raises `ContainerRuntimeError`. `labels` go on a network made here."""
+        ...
+
+    async def connect_network(self, container_id: str, network_id: str, aliases: tuple[str, ...]) -> None:
+        """Attach a created container to one more network, under `aliases` there."""
+        ...
+
+    async def list_networks(self, selector: Labels) -> list[str]:
+        """The names of the networks carrying every label of `selector`."""
+        ...
+
+    async def remove_network(self, name: str) -> None:
+        """Remove a network; a missing one is success, one with containers on it raises `InUse`."""
         ...
 
     async def ensure_volume(self, name: str, labels: Labels) -> ObservedVolume:

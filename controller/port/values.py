@@ -180,6 +180,12 @@ class ContainerSpec:
     """Replaces the image's HEALTHCHECK; None keeps it. (Left out of the config hash while None.)"""
     runtime: str | None = None
     """The OCI runtime (e.g. runsc); None for the daemon's default. (Left out of the hash while None.)"""
+    network_internal: bool | None = None
+    """`network` is internal and has no address on the host (an isolated agent's): made so by
+    `ensure_network`. None: an ordinary bridge. (Left out of the hash while None.)"""
+    entrypoint: tuple[str, ...] | None = None
+    """Replaces the image's entrypoint (its command then comes from the image too); None keeps it.
+    (Left out of the hash while None.)"""
 
 
 @dataclass(frozen=True)

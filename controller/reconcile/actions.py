@@ -35,6 +35,15 @@ from controller.core.decide import (
 from controller.core.failures import Failure, Step, pull_failure, runtime_failure
 from controller.core.identity import WorkspaceRef
 from controller.core.images import image_never_pulled_message, pulls_first, should_pull
+from controller.core.isolation import (
+    EGRESS_ALIAS,
+    ROLE_LABEL,
+    GatewayPlan,
+    gateway_name,
+    gateway_step,
+    internal_network_name,
+    is_gateway,
+)
 from controller.core.plan import ContainerPlan
 from controller.core.start_first import (
     DRAIN_SECONDS,
@@ -51,7 +60,7 @@ from controller.core.start_first import (
 )
 from controller.port.errors import Conflict, ContainerRuntimeError, ImageNotFound, NotFound
 from controller.port.runtime import ContainerRuntime
-from controller.port.values import ContainerSpec, ObservedContainer
+from controller.port.values import ContainerSpec, FileTree, ObservedContainer
 from controller.reconcile.observer import Observer
 from controller.reconcile.recent_pulls import RecentPulls
 
@@ -256,7 +265,7 @@ class ActionRunner:
         """The replacement beside the serving container: on its volumes, its own loopback port, and on the
         network only under its own name (no client of the Workspace's name reaches it before the switch)."""
         spec = self._on_host(dataclasses.replace(plan.container, name=name, aliases=()))
-        network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
+        network_id = await self._ensure_network(spec)
         try:
             with self._observer.changing(name):
                 container_id = await self._runtime.create_container(spec, plan.files, network_id=network_id)
@@ -284,7 +293,7 @@ class ActionRunner:
         if journal.progressing is None or journal.progressing.reason != Reason.ROLLING_OUT:
             journal.progressing = Cause(Reason.CREATING, f"creating container {plan.name}")
         spec = self._on_host(plan.container)
-        network_id = await self._runtime.ensure_network(spec.network) if spec.network else None
+        network_id = await self._ensure_network(spec)
         adopting: list[str] = []
         for volume in plan.volumes:
             found = await self._runtime.ensure_volume(volume.name, volume.labels)
@@ -374,7 +383,7 @@ class ActionRunner:
             if exc.resource != "network" or not spec.network:
                 raise
             # The network was removed by hand since it was made: made again, the create tried again.
-            network_id = await self._runtime.ensure_network(spec.network)
+            network_id = await self._ensure_network(spec)
         return await self._runtime.create_container(spec, plan.files, network_id=network_id)
 
     async def _start(self, plan: ContainerPlan, container_id: str, journal: Journal, reason: str) -> None:
@@ -483,16 +492,110 @@ class ActionRunner:
         """Remove this Workspace's containers under another name (renamed by hand): never two agents.
         Found in the resync's list of everyone's containers, not by a list of its own."""
         workspace = plan.workspace
-        ours = (plan.name, next_name(plan.name), retired_name(plan.name))
+        ours = (plan.name, next_name(plan.name), retired_name(plan.name), gateway_name(plan.name))
         for stray in await self._observer.owned_by(workspace.uid, ours):
-            if stray.id in self._removed:
-                continue
+            if stray.id in self._removed or (stray.name == ours[-1] and is_gateway(stray.labels)):
+                continue  # removed already; or the gateway, which is the gateway step's to keep or remove
             # Under its own name too: a create is decided once that name holds no container, so the list
             # (taken before) shows one renamed since, or gone; by ID, it goes (or is already gone).
             await self._runtime.remove_container(stray.id)
             self._observer.touched(stray.name)
             if stray.name != plan.name:
                 self._post_soon(workspace, "Normal", "RemovedStray", f"removed container {stray.name}")
+
+    async def _ensure_network(self, spec: ContainerSpec) -> str | None:
+        """The ID of the network `spec` joins (made if missing); an isolated agent's is internal."""
+        if not spec.network:
+            return None
+        if not spec.network_internal:
+            return await self._runtime.ensure_network(spec.network)
+        owner = {
+            k: v for k, v in spec.labels.items() if k not in (labels.CONFIG_HASH_LABEL, labels.HOST_LABEL)
+        }
+        return await self._runtime.ensure_network(spec.network, internal=True, labels=owner)
+
+    async def gateway(
+        self,
+        uid: str,
+        agent: str,
+        gateway: GatewayPlan | None,
+        journal: Journal,
+        *,
+        active: bool,
+        isolated: bool,
+    ) -> int | None:
+        """The gateway of isolated agent `agent` (`core.isolation`): made from `gateway`, mended, or
+        removed when the agent is not `active` (suspended, denied) or no longer `isolated` (then its
+        internal network goes too). Returns the host port the gateway publishes."""
+        name = gateway_name(agent)
+        if gateway is None and not self._observer.listed(name):
+            return None  # no gateway wanted, and none left from when it was: no call at all
+        found = await self._observer.observe(name)
+        if found is not None and not self._owned_by(found, uid):
+            if gateway is not None and active:
+                raise StepFailed(Failure(name_conflict(name, legacy=False), stalled=True))
+            return None
+        step = gateway_step(
+            gateway,
+            found,
+            active=active,
+            config_hash=labels.read_config_hash(found.labels) if found is not None else None,
+        )
+        if step in ("remove", "replace") and found is not None:
+            await self._touching(name, self._runtime.remove_container(found.id))
+            self._removed.add(found.id)
+        if step == "remove" and not isolated:
+            # No longer isolated: the agent (replaced in this pass) has left its internal network.
+            with contextlib.suppress(ContainerRuntimeError):
+                await self._runtime.remove_network(internal_network_name(agent))
+            journal.note("GatewayRemoved", f"removed gateway {name}: the agent is no longer isolated")
+        if step in ("remove", "keep") or gateway is None:
+            return found.host_port if step == "keep" and found is not None and found.running else None
+        try:
+            if step == "start" and found is not None:
+                await self._touching(name, self._runtime.start_container(found.id))
+            else:
+                await self._create_gateway(gateway)
+                journal.note("GatewayCreated", f"created gateway {name} for the isolated agent {agent}")
+        except Conflict:
+            # The name is taken since the list: ours (an earlier pass) is seen by the next pass; anyone
+            # else's is a conflict to resolve.
+            self._observer.touched(name)
+            holder = await self._observer.observe(name)
+            if holder is not None and not self._owned_by(holder, uid):
+                raise StepFailed(Failure(name_conflict(name, legacy=False), stalled=True)) from None
+            journal.requeue_after = ADOPT_REQUEUE
+            return None
+        except ContainerRuntimeError as exc:
+            failure = runtime_failure(exc, Step.CREATE, container=name, image=gateway.container.image)
+            raise StepFailed(failure) from exc
+        after = await self._observer.observe(name)
+        return after.host_port if after is not None and after.running else None
+
+    async def _create_gateway(self, gateway: GatewayPlan) -> None:
+        """Made on the workspace network, joined to the agent's internal one as `egress`, started. Its
+        image is pulled when the host lacks it."""
+        spec = self._on_host(gateway.container)
+        shared = await self._ensure_network(spec)
+        owner = {
+            k: v
+            for k, v in spec.labels.items()
+            if k not in (labels.CONFIG_HASH_LABEL, labels.HOST_LABEL, ROLE_LABEL)
+        }
+        internal = await self._runtime.ensure_network(gateway.internal_network, internal=True, labels=owner)
+        empty = FileTree(root="/tmp", files={})
+        with self._observer.changing(spec.name):
+            try:
+                container_id = await self._runtime.create_container(spec, empty, network_id=shared)
+            except ImageNotFound:
+                await self._runtime.pull_image(spec.image)
+                container_id = await self._runtime.create_container(spec, empty, network_id=shared)
+            await self._runtime.connect_network(container_id, internal, (EGRESS_ALIAS,))
+            await self._runtime.start_container(container_id)
+
+    def _owned_by(self, container: ObservedContainer, uid: str) -> bool:
+        owner = labels.read_owner(container.labels, self._instance)
+        return owner is not None and owner.uid == uid
 
     async def _touching(self, name: str, call: Awaitable[None]) -> None:
         """Run a call that changes the container: the observer's list no longer speaks for it, even if

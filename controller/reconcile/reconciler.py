@@ -9,6 +9,7 @@ container engine is behind the `ContainerRuntime` port, everything specific to K
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -53,6 +54,7 @@ from controller.core.failures import Step, runtime_failure
 from controller.core.hibernation import Activity, idle_long_enough, judge, sample_every, sampled
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
+from controller.core.isolation import gateway_name, is_isolated
 from controller.core.own_writes import OwnWrites
 from controller.core.placement import Unschedulable, placement_conflict, runtime_missing
 from controller.core.plan import ContainerPlan, plan_workspace
@@ -84,7 +86,7 @@ from controller.kube.inputs import InputResolver
 from controller.kube.merge_patch import merge_patch
 from controller.kube.referenced_objects import ReferencedObjects
 from controller.kube.workspace_object import FLUX_REQUESTED_AT, WorkspaceObject
-from controller.port.errors import ContainerRuntimeError, RuntimeUnavailable
+from controller.port.errors import ContainerRuntimeError, InUse, RuntimeUnavailable
 from controller.port.values import ObservedContainer
 from controller.reconcile.actions import ActionRunner, Journal, StepFailed
 from controller.reconcile.hosts import Host, HostRegistry
@@ -399,6 +401,14 @@ class Reconciler:
                 work, host, PassOutcome(plan=plan, container=ours, token_secret=token_secret, host=host.name)
             )
             container = await runner.run(action, plan, ours, work.journal)
+            gateway_port = await runner.gateway(
+                obj.ref.uid,
+                naming.container_name(obj.ref.workspace_id),
+                plan.gateway if plan is not None else None,
+                work.journal,
+                active=plan is not None and not isinstance(desired, Suspend | Denied),
+                isolated=is_isolated(spec.network),
+            )
             await self._sample_traffic(work, spec, memory, host, container)
             digest = await self._digest(host, container, plan, memory)
             if isinstance(action, Replace | StartNext) and action.pull and refresh is not None:
@@ -439,6 +449,7 @@ class Reconciler:
                     plan, history, container, reset_now=work.journal.session_reset is not None
                 ),
                 suspended=spec.suspend,
+                gateway_port=gateway_port,
             )
         except StepFailed as failed:
             failure = failed.failure
@@ -886,7 +897,7 @@ class Reconciler:
             await self._hosts.asked()
             hosts = [h for h in self._hosts.all() if h.ready]
         owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
-        ours = (name, next_name(name), retired_name(name))
+        ours = (name, next_name(name), retired_name(name), gateway_name(name))
         for host in hosts:
             # Every container labeled for this Workspace, whatever its name (a rename by hand included):
             # from the resync's list, taken again if this controller changed one of them since.
@@ -894,6 +905,10 @@ class Reconciler:
                 await host.runtime.remove_container(container.id)
                 host.observer.touched(container.name)
             host.observer.touched(name)
+            # An isolated agent's internal network (labelled for it, like its volumes).
+            for network in await host.runtime.list_networks(owned):
+                with contextlib.suppress(InUse):
+                    await host.runtime.remove_network(network)
             if policy == "Delete":
                 # By the uid label, one call: by name alone another Workspace's volume could go (two
                 # may claim one platform ID), and a volume the spec no longer mounts would stay for ever.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,8 +12,21 @@ import pytest
 from tests.support.controller_process import ControllerProcess
 from tests.support.kubectl import Kubectl
 from tests.support.relay import DaemonRelay, daemon_socket_path
-from tests.support.stack import ControlPlane, start_control_plane
+from tests.support.stack import HACK, ControlPlane, run_script, start_control_plane
 from tests.support.workspaces import WorkspaceHarness
+
+CONTROLLER_IMAGE = "workspace-controller:e2e"
+
+
+@pytest.fixture(scope="session")
+def controller_image(docker_client: docker.DockerClient) -> str:
+    """`make image` (hack/image/build.sh), tagged for the tests: the controller's image, and the gateway's
+    of isolated Workspaces. Built once per session."""
+    started = time.monotonic()
+    run_script("bash", HACK / "image" / "build.sh", CONTROLLER_IMAGE)
+    size = docker_client.images.get(CONTROLLER_IMAGE).attrs["Size"] / 2**20
+    print(f"controller image {CONTROLLER_IMAGE}: {size:.0f} MiB, built in {time.monotonic() - started:.0f}s")
+    return CONTROLLER_IMAGE
 
 
 @pytest.fixture

@@ -15,22 +15,10 @@ import docker
 import pytest
 
 from tests.support.polling import wait_until
-from tests.support.stack import HACK, ControlPlane, Registry, free_port, run_script
+from tests.support.stack import ControlPlane, Registry, free_port
 from tests.support.workspaces import INSTANCE_LABEL, WorkspaceHarness, containers_of, workspace_manifest
 
 pytestmark = pytest.mark.e2e
-
-TAG = "workspace-controller:e2e"
-
-
-@pytest.fixture(scope="session")
-def controller_image(docker_client: docker.DockerClient) -> str:
-    """`make image` (hack/image/build.sh), tagged for the tests."""
-    started = time.monotonic()
-    run_script("bash", HACK / "image" / "build.sh", TAG)
-    size = docker_client.images.get(TAG).attrs["Size"] / 2**20
-    print(f"controller image {TAG}: {size:.0f} MiB, built in {time.monotonic() - started:.0f}s")
-    return TAG
 
 
 @pytest.fixture

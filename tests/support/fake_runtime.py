@@ -28,6 +28,7 @@ from controller.port.errors import (
 from controller.port.values import (
     CONNECTED,
     DISCONNECTED,
+    NO_LABELS,
     RECONNECTED,
     ContainerEvent,
     ContainerSpec,
@@ -58,6 +59,7 @@ class FakeContainer:
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str = ""
     networks_left: list[str] = field(default_factory=list)
+    networks_joined: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     image_id: str = ""
     """The image it was created from (a tag that moves later does not change it), as Docker keeps it."""
     started_at: datetime | None = None
@@ -103,6 +105,8 @@ class FakeRuntime:
         self.volume_files: dict[str, dict[str, bytes]] = {}
         """What named volumes hold (path relative to the volume), as the containers mounting them see it."""
         self.networks: dict[str, str] = {}
+        self.network_labels: dict[str, dict[str, str]] = {}
+        self.internal_networks: set[str] = set()
         self.calls: list[tuple[str, str]] = []
         self.pull_credentials: list[RegistryCredentials | None] = []
         self.hold_pulls: asyncio.Event | None = None
@@ -257,9 +261,34 @@ class FakeRuntime:
         self._record("remove_container", container_id)
         self.containers.pop(container_id, None)
 
-    async def ensure_network(self, name: str) -> str:
+    async def ensure_network(self, name: str, *, internal: bool = False, labels: Labels = NO_LABELS) -> str:
         self._record("ensure_network", name)
+        if internal:
+            self.internal_networks.add(name)
+        if labels:
+            self.network_labels.setdefault(name, dict(labels))
         return self.networks.setdefault(name, f"net-{next(self._ids)}")
+
+    async def connect_network(self, container_id: str, network_id: str, aliases: tuple[str, ...]) -> None:
+        self._record("connect_network", container_id)
+        self._get(container_id).networks_joined.append((network_id, aliases))
+
+    async def list_networks(self, selector: Labels) -> list[str]:
+        self._record("list_networks", ",".join(f"{k}={v}" for k, v in selector.items()))
+        _require(selector)
+        return sorted(n for n, found in self.network_labels.items() if _matches(found, selector))
+
+    async def remove_network(self, name: str) -> None:
+        self._record("remove_network", name)
+        network_id = self.networks.get(name)
+        if network_id is not None and any(
+            c.spec.network == name or any(joined == network_id for joined, _ in c.networks_joined)
+            for c in self.containers.values()
+        ):
+            raise InUse(f"network {name} has active endpoints", 403)
+        self.networks.pop(name, None)
+        self.network_labels.pop(name, None)
+        self.internal_networks.discard(name)
 
     async def ensure_volume(self, name: str, labels: Labels) -> ObservedVolume:
         self._record("ensure_volume", name)

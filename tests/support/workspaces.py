@@ -409,6 +409,8 @@ class WorkspaceHarness:
                 container.remove(force=True, v=True)
             for volume in self.docker.volumes.list(filters=selector):
                 volume.remove(force=True)
+            for network in self.docker.networks.list(filters=selector):
+                network.remove()
         for policy in self.policies:
             self.kubectl.run("delete", "--ignore-not-found", "workspacepolicy", policy)
         for host in self.hosts:
