@@ -97,3 +97,18 @@ def plan_sweep(
             else:
                 remove_volumes.append(volume)
     return SweepPlan(tuple(remove_containers), tuple(remove_volumes), tuple(skipped))
+
+
+def orphaned_networks(
+    networks: Mapping[str, Mapping[str, str]], *, instance: str, live_uids: Collection[str]
+) -> list[str]:
+    """The networks (name -> labels) of this instance whose Workspace no longer exists (isolated
+    agents' internal networks); one without an owner label is never one."""
+    return sorted(
+        name
+        for name, found in networks.items()
+        if labels.is_owned_by(found, instance)
+        and (uid := found.get(labels.UID_LABEL))
+        and found.get(labels.NAMESPACE_LABEL)
+        and uid not in live_uids
+    )

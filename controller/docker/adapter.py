@@ -345,12 +345,12 @@ class DockerAdapter:
             lambda api: api.connect_container_to_network(container_id, network_id, aliases=list(aliases)),
         )
 
-    async def list_networks(self, selector: Labels) -> list[str]:
+    async def list_networks(self, selector: Labels) -> dict[str, Labels]:
         if not selector:
             raise ValueError("refusing to list networks with an empty selector")
         filters = {"label": [f"{key}={value}" for key, value in selector.items()]}
         data = await self._call("list_networks", lambda api: api.networks(filters=filters))
-        return sorted({parse_network(n).name for n in _dicts(data)})
+        return {str(n.get("Name")): dict(n.get("Labels") or {}) for n in _dicts(data) if n.get("Name")}
 
     async def remove_network(self, name: str) -> None:
         """Remove a network (by name; our names are unique to one Workspace). Missing is success."""

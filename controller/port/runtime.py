@@ -108,8 +108,8 @@ class ContainerRuntime(Protocol):
         """Attach a created container to one more network, under `aliases` there."""
         ...
 
-    async def list_networks(self, selector: Labels) -> list[str]:
-        """The names of the networks carrying every label of `selector`."""
+    async def list_networks(self, selector: Labels) -> dict[str, Labels]:
+        """The networks carrying every label of `selector`: name -> labels."""
         ...
 
     async def remove_network(self, name: str) -> None:

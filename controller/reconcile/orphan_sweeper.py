@@ -10,6 +10,7 @@ Workspace is always covered by the Workspace list that follows (and by the creat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from controller import metrics
 from controller.core import labels
-from controller.core.orphans import Candidate, SweepPlan, plan_sweep
+from controller.core.orphans import Candidate, SweepPlan, orphaned_networks, plan_sweep
 from controller.kube.client import ApiError, KubeApi
 from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
@@ -75,6 +76,7 @@ class OrphanSweeper:
                 return self._skip("Docker is not answering")
             containers = await self._runtime.list_containers(owned)
             volumes = await self._runtime.list_volumes(owned)
+            networks = await self._runtime.list_networks(owned)
         except ContainerRuntimeError as exc:
             return self._skip(f"listing Docker objects failed: {exc}")
         try:
@@ -142,6 +144,16 @@ class OrphanSweeper:
         # Containers first: a volume is removed only once no orphan of this pass can still mount it.
         await asyncio.gather(*(remove_container(c) for c in plan.containers))
         await asyncio.gather(*(remove_volume(v) for v in plan.volumes))
+        # An isolated agent's internal network, once its Workspace is gone (listed before the Workspaces,
+        # like the containers, so one made for a new Workspace is covered). One still in use (a
+        # container removal failed) stays for the next pass.
+        orphan_networks = orphaned_networks(networks, instance=self._settings.instance, live_uids=live)
+        await asyncio.gather(
+            *(
+                remove("network", n, functools.partial(self._runtime.remove_network, n))
+                for n in orphan_networks
+            )
+        )
         # Forget orphans none of whose volumes is left (or ever will be removed by a sweep). Not in the
         # pass that removed the container, though: a volume made just after this pass listed volumes
         # (the container was listed first) shows up in the next pass only.

@@ -273,10 +273,10 @@ class FakeRuntime:
         self._record("connect_network", container_id)
         self._get(container_id).networks_joined.append((network_id, aliases))
 
-    async def list_networks(self, selector: Labels) -> list[str]:
+    async def list_networks(self, selector: Labels) -> dict[str, Labels]:
         self._record("list_networks", ",".join(f"{k}={v}" for k, v in selector.items()))
         _require(selector)
-        return sorted(n for n, found in self.network_labels.items() if _matches(found, selector))
+        return {n: dict(found) for n, found in self.network_labels.items() if _matches(found, selector)}
 
     async def remove_network(self, name: str) -> None:
         self._record("remove_network", name)

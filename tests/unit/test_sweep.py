@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from controller import metrics
 from controller.core import labels
-from controller.core.orphans import Candidate, SweepPlan, plan_sweep
+from controller.core.orphans import Candidate, SweepPlan, orphaned_networks, plan_sweep
 from controller.port.errors import RuntimeUnavailable
 from controller.port.values import ContainerSpec, File, FileTree
 from controller.reconcile.orphan_sweeper import OrphanSweeper
@@ -312,3 +312,23 @@ def test_a_removed_orphan_whose_volume_never_shows_is_forgotten_after_the_next_p
     assert list(runtime.volumes) == [volume(GONE).name]  # never guessed at: no container said Delete
     assert report.plan is not None
     assert {s.name: s.reason for s in report.plan.skipped}[volume(GONE).name] == "no-container"
+
+
+def test_orphaned_networks_are_those_of_this_instance_whose_workspace_is_gone() -> None:
+    networks = {
+        "gone-isolated": owned(GONE),
+        "live-isolated": owned(LIVE),
+        "other-instance": owned(GONE, instance="green"),
+        "no-owner": owned(None),
+        "foreign": {"com.example": "x"},
+    }
+    assert orphaned_networks(networks, instance=INSTANCE, live_uids={LIVE}) == ["gone-isolated"]
+
+
+def test_a_pass_removes_an_isolated_orphans_internal_network_and_keeps_a_live_ones() -> None:
+    runtime = orphan_world()
+    runtime.network_labels.update({"ws-gone-isolated": owned(GONE), "ws-live-isolated": owned(LIVE)})
+    runtime.networks.update({"ws-gone-isolated": "n1", "ws-live-isolated": "n2"})
+    report = asyncio.run(sweeper(runtime, cluster()).sweep_once())
+    assert report.outcome == "completed"
+    assert set(runtime.networks) == {"ws-live-isolated"}
