@@ -18,6 +18,7 @@ class Reason(StrEnum):
     CONTAINER_RESTARTING = "ContainerRestarting"
     CONTAINER_EXITED = "ContainerExited"
     CONTAINER_NOT_RUNNING = "ContainerNotRunning"
+    GATEWAY_NOT_RUNNING = "GatewayNotRunning"
     CONTAINER_MISSING = "ContainerMissing"
     CONFIG_OUTDATED = "ConfigOutdated"
     SUSPENDED = "Suspended"

@@ -55,6 +55,8 @@ class ReconcileOutcome:
     progressing: Cause | None = None
     error: Cause | None = None
     stalled: Cause | None = None
+    gateway_missing: str | None = None
+    """An isolated agent whose gateway does not run (it cannot be reached): why; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,10 @@ def _ready(outcome: ReconcileOutcome, first_visit: bool) -> ConditionUpdate:
             Reason.CONFIG_OUTDATED,
             f"container {container.name} runs a previous configuration and is being replaced",
         )
-    return _ready_from_container(container, outcome.readiness)
+    verdict = _ready_from_container(container, outcome.readiness)
+    if verdict.status == "True" and outcome.gateway_missing is not None:
+        return ConditionUpdate(ready, "False", Reason.GATEWAY_NOT_RUNNING, outcome.gateway_missing)
+    return verdict
 
 
 def _ready_from_container(container: ContainerStatus, readiness: str | None = None) -> ConditionUpdate:

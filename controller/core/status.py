@@ -81,6 +81,8 @@ class PassOutcome:
     """Whether `hibernation` is this pass's word on status.hibernation (else the previous one is kept)."""
     gateway_port: int | None = None
     """The host port an isolated agent's gateway publishes (its endpoint); None otherwise."""
+    gateway_checked: bool = False
+    """Whether the pass got as far as the gateway (else what the previous status says of it stands)."""
     runtime: str | None = None
     tier: int | None = None
     """The agent runtime and tier the spec resolved to (None: not resolved by this pass; kept)."""
@@ -120,6 +122,7 @@ def build_status(
         progressing=outcome.progressing if _in_progress(container, plan) else None,
         error=outcome.error,
         stalled=outcome.stalled,
+        gateway_missing=_gateway_missing(outcome),
     )
     conditions = compute_conditions(generation, conditions_input, previous.conditions, now)
     ready = find_condition(conditions, ConditionType.READY)
@@ -140,7 +143,10 @@ def build_status(
         # Isolated: reached through its gateway, whose port is the endpoint.
         if outcome.container is not None:
             port = outcome.gateway_port
-            endpoint = naming.endpoint_url(naming.LOOPBACK, port) if port else None
+            if outcome.gateway_checked:
+                endpoint = naming.endpoint_url(naming.LOOPBACK, port) if port else None
+            else:
+                endpoint = previous.endpoint
     elif plan is not None and outcome.container is not None:
         endpoint = plan.fixed_endpoint or (
             naming.endpoint_url(naming.LOOPBACK, outcome.container.host_port)
@@ -302,3 +308,13 @@ def previous_status(raw: Mapping[str, Any]) -> WorkspaceStatus:
         return WorkspaceStatus.model_validate(raw)
     except ValueError:
         return WorkspaceStatus()
+
+
+def _gateway_missing(outcome: PassOutcome) -> str | None:
+    plan = outcome.plan
+    if plan is None or plan.gateway is None or not outcome.gateway_checked or outcome.gateway_port:
+        return None
+    return (
+        f"gateway {plan.gateway.container.name} does not run: the isolated agent {plan.name} cannot be "
+        "reached"
+    )

@@ -401,14 +401,21 @@ class Reconciler:
                 work, host, PassOutcome(plan=plan, container=ours, token_secret=token_secret, host=host.name)
             )
             container = await runner.run(action, plan, ours, work.journal)
-            gateway_port = await runner.gateway(
-                obj.ref.uid,
-                naming.container_name(obj.ref.workspace_id),
-                plan.gateway if plan is not None else None,
-                work.journal,
-                active=plan is not None and not isinstance(desired, Suspend | Denied),
-                isolated=is_isolated(spec.network),
-            )
+            gateway_error: Cause | None = None
+            try:
+                gateway_port = await runner.gateway(
+                    obj.ref.uid,
+                    naming.container_name(obj.ref.workspace_id),
+                    plan.gateway if plan is not None else None,
+                    work.journal,
+                    active=plan is not None and not isinstance(desired, Suspend | Denied),
+                    isolated=is_isolated(spec.network),
+                )
+            except StepFailed as failed:
+                if failed.failure.stalled:
+                    raise
+                # The agent's part of the pass stands; the gateway is tried again (Ready says it is down).
+                gateway_port, gateway_error = None, failed.failure.cause
             await self._sample_traffic(work, spec, memory, host, container)
             digest = await self._digest(host, container, plan, memory)
             if isinstance(action, Replace | StartNext) and action.pull and refresh is not None:
@@ -441,7 +448,7 @@ class Reconciler:
                 # Cleared when the spec asks no more; kept while there is nothing to check (not running).
                 image_known=plan is not None and (refresh is not None or plan.image_update is None),
                 progressing=work.journal.progressing,
-                error=journal.rollout_failed,
+                error=journal.rollout_failed or gateway_error,
                 serving_previous=_serving_previous(plan, container),
                 stalled=reported_stall(action),
                 token_secret=token_secret,
@@ -450,6 +457,7 @@ class Reconciler:
                 ),
                 suspended=spec.suspend,
                 gateway_port=gateway_port,
+                gateway_checked=True,
             )
         except StepFailed as failed:
             failure = failed.failure

@@ -26,6 +26,7 @@ from controller.core.isolation import (
 from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.docker.create_args import create_args
 from controller.docker.parse import parse_network
+from controller.port.errors import ContainerRuntimeError
 from controller.port.values import ObservedContainer
 from controller.settings import DEFAULT_GATEWAY_IMAGE, ControllerSettings
 from tests.unit.test_reconciler import IMAGE, IMAGE_ID, NAME, World
@@ -371,5 +372,24 @@ def test_a_gateway_name_held_by_someone_else_stalls_the_workspace() -> None:
         world.runtime.add_foreign(GATEWAY)
         await world.reconcile()
         assert world.cond("Stalled")[1] == "NameConflict"
+
+    asyncio.run(scenario())
+
+
+def test_a_gateway_that_cannot_be_made_leaves_the_agent_running_but_not_ready_and_is_tried_again() -> None:
+    async def scenario() -> None:
+        world = isolated_world()
+        world.runtime.fail("connect_network", ContainerRuntimeError("network is being removed"))
+        await world.reconcile()
+        assert world.container().state == "running"
+        assert world.cond("Ready") == ("False", "GatewayNotRunning")
+        assert world.cond("Synced")[0] == "False"
+        assert "endpoint" not in world.status
+        await world.reconcile()
+        gateway = world.runtime.by_name(GATEWAY)
+        assert gateway is not None
+        assert gateway.state == "running"
+        assert world.cond("Ready") == ("True", "ContainerRunning")
+        assert world.status["endpoint"] == f"http://127.0.0.1:{gateway.host_port}"
 
     asyncio.run(scenario())
