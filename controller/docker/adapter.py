@@ -64,6 +64,26 @@ from controller.port.values import (
 
 __all__ = ["DockerAdapter"]
 
+CHANGING_CALLS = frozenset(
+    {
+        "create_container",
+        "put_files",
+        "start_container",
+        "stop_container",
+        "rename_container",
+        "unpause_container",
+        "remove_container",
+        "disconnect_network",
+        "connect_network",
+        "ensure_network",
+        "remove_network",
+        "ensure_volume",
+        "remove_volume",
+    }
+)
+"""Calls that change the daemon's objects: a task cancelled while one runs waits for it to end
+(`SdkExecutor.call`)."""
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -122,7 +142,7 @@ class DockerAdapter:
         timing = CallTiming()
         outcome = "ok"
         try:
-            return await executor.call(fn, *args, timing=timing)
+            return await executor.call(fn, *args, timing=timing, settle=operation in CHANGING_CALLS)
         except ContainerRuntimeError as exc:
             outcome = type(exc).__name__
             raise

@@ -134,9 +134,16 @@ class SdkExecutor:
         self._clients_lock = threading.Lock()
         self._closed = False
 
-    async def call(self, fn: Callable[..., T], *args: Any, timing: CallTiming | None = None) -> T:
+    async def call(
+        self, fn: Callable[..., T], *args: Any, timing: CallTiming | None = None, settle: bool = False
+    ) -> T:
         """Run `fn(api, *args)` in a worker thread; raise a `ContainerRuntimeError` if it fails.
-        `timing`, if given, is filled in as the call goes."""
+        `timing`, if given, is filled in as the call goes.
+
+        `settle`: the call changes something. A running SDK call cannot be interrupted, so a caller
+        cancelled meanwhile (a deletion cancels the pass under way) waits for it to end before the
+        cancellation goes on: whoever cancelled then finds what it made (a container created a moment
+        after the finalizer looked would stay, with a volume Docker made for it unlabelled)."""
         if self._closed:
             raise ContainerRuntimeError("the Docker adapter is closed")
         loop = asyncio.get_running_loop()
@@ -149,7 +156,19 @@ class SdkExecutor:
             self._slots.release()
             raise ContainerRuntimeError("the Docker adapter is closed") from exc
         future.add_done_callback(lambda _: _release_from_thread(loop, self._slots))
-        return await asyncio.wrap_future(future)
+        result = asyncio.wrap_future(future)
+        if not settle:
+            return await result
+        try:
+            return await asyncio.shield(result)
+        except asyncio.CancelledError:
+            if not result.done():
+                # Queued and not begun: dropped; begun: waited for (bounded by the client's timeout).
+                if future.cancel():
+                    raise
+                with contextlib.suppress(Exception):
+                    await result
+            raise
 
     def _run(self, fn: Callable[..., T], timing: CallTiming, *args: Any) -> T:
         timing.began = time.perf_counter()

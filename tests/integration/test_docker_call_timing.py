@@ -4,6 +4,7 @@ one shows its wait in workspace_controller_docker_call_wait_seconds, not in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -56,3 +57,49 @@ def _count(histogram: Any, operation: str) -> float:
         for sample in metric.samples
         if sample.name.endswith("_count") and sample.labels["operation"] == operation
     )
+
+
+async def _cancel_while_running(settle: bool) -> tuple[bool, list[str]]:
+    """Cancel a caller while its call runs in the worker thread: whether the caller's cancellation ended
+    before the call did, and the order of what happened."""
+    executor = SdkExecutor(ConnectionSettings(), concurrency=2)
+    began, release, finished = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def changing(api: Any) -> None:
+        api.ping()
+        began.set()
+        release.wait(timeout=30)
+        order.append("call ended")
+        finished.set()
+
+    try:
+        task = asyncio.ensure_future(executor.call(changing, settle=settle))
+        task.add_done_callback(lambda _: order.append("caller cancelled"))
+        assert await asyncio.to_thread(began.wait, 30)
+        task.cancel()
+        # The thread cannot end before `release`: whatever finishes within this wait finished without it.
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        ended_first = bool(done)
+        release.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(finished.wait, 30)
+    finally:
+        release.set()
+        executor.close()
+    return ended_first, order
+
+
+async def test_a_caller_cancelled_during_a_changing_call_waits_for_the_call_to_end(
+    docker_engine: Any,
+) -> None:
+    ended_first, order = await _cancel_while_running(settle=True)
+    assert not ended_first
+    assert order == ["call ended", "caller cancelled"]
+
+
+async def test_a_caller_cancelled_during_a_reading_call_goes_at_once(docker_engine: Any) -> None:
+    ended_first, order = await _cancel_while_running(settle=False)
+    assert ended_first
+    assert order == ["caller cancelled", "call ended"]
