@@ -23,6 +23,7 @@ from controller.api.selectors import LabelSelector
 from controller.api.workspace import (
     API_VERSION,
     CONTAINER_RUNTIME_PATTERN,
+    EGRESS_DESTINATION_PATTERN,
     host_path_floor_cel,
     host_path_problem,
 )
@@ -111,6 +112,22 @@ class WorkspacePolicySpec(ApiModel):
         description="The selected namespaces' Workspaces must run under this OCI runtime (e.g. runsc, "
         "gVisor); with several policies requiring one, any of theirs. Checked by the controller "
         "(Stalled/PolicyDenied), after the Workspace's template is applied.",
+    )
+    require_network_isolation: bool = Field(
+        default=False,
+        description="The selected namespaces' Workspaces must be isolated (spec.network.egress None or "
+        "AllowList), and an AllowList may name only destinations that the allowedEgress of a policy "
+        "selecting the namespace covers. Checked by the controller (Stalled/PolicyDenied), after the "
+        "Workspace's template is applied.",
+    )
+    allowed_egress: tuple[Annotated[str, Field(max_length=260, pattern=EGRESS_DESTINATION_PATTERN)], ...] = (
+        Field(
+            default=(),
+            max_length=32,
+            description="Where isolated Workspaces of the selected namespaces may reach, e.g. "
+            '"*.anthropic.com:443": an entry covers the same host:port, and a wildcard covers the names '
+            "and narrower wildcards under its domain. Consulted when a policy requires isolation.",
+        )
     )
     platform_identity: bool = Field(
         default=False,

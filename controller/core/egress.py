@@ -8,6 +8,7 @@ is sent on to its origin in origin form.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -54,6 +55,21 @@ def allowed(rules: tuple[Rule, ...], host: str, port: int) -> bool:
         if rule.wildcard and name.endswith("." + rule.host):
             return True
         if not rule.wildcard and name == rule.host:
+            return True
+    return False
+
+
+def covered(destination: str, patterns: Iterable[str]) -> bool:
+    """Whether one of `patterns` (policy entries, as rules) covers an allow-list entry: the same
+    host:port, or a wildcard whose domain the entry's name (or narrower wildcard) is under."""
+    (wanted,) = parse_rules(destination)
+    for rule in parse_rules(",".join(patterns)):
+        if rule.port != wanted.port:
+            continue
+        if wanted.wildcard:
+            if rule.wildcard and (wanted.host == rule.host or wanted.host.endswith("." + rule.host)):
+                return True
+        elif allowed((rule,), wanted.host, wanted.port):
             return True
     return False
 

@@ -19,6 +19,7 @@ from controller.api.policy import (
 )
 from controller.api.workspace import WorkspaceSpec
 from controller.core.causes import Cause, Reason
+from controller.core.egress import covered
 from controller.core.selectors import selector_matches
 
 DIGEST_MARKER = "@sha256:"
@@ -38,6 +39,9 @@ class Grant:
     """spec.workspaceID and spec.adopt may be used (the platform's namespaces)."""
     required_runtimes: frozenset[str] = frozenset()
     """The OCI runtimes one of which every Workspace must use (none: any)."""
+    require_isolation: bool = False
+    """Every Workspace must be isolated (spec.network), allow-listing only what `allowed_egress` covers."""
+    allowed_egress: tuple[str, ...] = ()
 
 
 DEFAULT_GRANT = Grant()
@@ -51,6 +55,8 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
     docker_socket = False
     platform_identity = False
     required: set[str] = set()
+    require_isolation = False
+    egress: list[str] = []
     names: list[str] = []
     for name, spec in sorted(policies, key=lambda item: item[0]):
         if not selector_matches(spec.namespace_selector, labels):
@@ -63,6 +69,8 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
         platform_identity = platform_identity or spec.platform_identity
         if spec.require_container_runtime:
             required.add(spec.require_container_runtime)
+        require_isolation = require_isolation or spec.require_network_isolation
+        egress.extend(e for e in spec.allowed_egress if e not in egress)
     return Grant(
         frozenset(tiers),
         tuple(host_paths),
@@ -71,6 +79,8 @@ def grant_for(policies: Iterable[tuple[str, WorkspacePolicySpec]], labels: Mappi
         tuple(names),
         platform_identity,
         frozenset(required),
+        require_isolation,
+        tuple(egress),
     )
 
 
@@ -94,7 +104,28 @@ def policy_denial(
     if grant.required_runtimes and spec.container_runtime not in grant.required_runtimes:
         message = runtime_message(spec.container_runtime, namespace, grant.required_runtimes)
         return Cause(Reason.POLICY_DENIED, message)
+    if grant.require_isolation:
+        if spec.network is None or not spec.network.isolated:
+            return Cause(Reason.POLICY_DENIED, isolation_message(namespace))
+        uncovered = [d for d in spec.network.allow if not covered(d, grant.allowed_egress)]
+        if uncovered:
+            return Cause(Reason.POLICY_DENIED, egress_message(uncovered, namespace, grant.allowed_egress))
     return None
+
+
+def isolation_message(namespace: str) -> str:
+    return (
+        f"egress Open is not allowed in namespace {namespace}: its WorkspacePolicies require "
+        "spec.network.egress None or AllowList"
+    )
+
+
+def egress_message(uncovered: list[str], namespace: str, allowed: tuple[str, ...]) -> str:
+    may = f"it may reach {', '.join(allowed)}" if allowed else "its policies allow no destination"
+    return (
+        f"spec.network.allow names {', '.join(uncovered)}, not allowed in namespace {namespace} ({may}); "
+        f"{_HOW} (spec.allowedEgress)"
+    )
 
 
 def runtime_message(runtime: str | None, namespace: str, required: frozenset[str]) -> str:

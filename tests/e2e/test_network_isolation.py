@@ -18,6 +18,7 @@ from docker.models.containers import Container
 
 from controller.core.isolation import gateway_name, internal_network_name
 from controller.core.labels import UID_LABEL
+from controller.core.policy import isolation_message
 from controller.settings import DEFAULT_NETWORK
 from tests.support.kubectl import KubectlError
 from tests.support.polling import wait_until
@@ -223,3 +224,20 @@ def test_isolation_on_the_host_network_is_stalled_saying_why(isolating: Workspac
     stalled = ws.wait_stalled("hosted", "InvalidSpec")
     assert "tier 4 runs on the host's network" in stalled["message"]
     assert not ws.docker.containers.list(all=True, filters={"label": f"{UID_LABEL}={ws.uid('hosted')}"})
+
+
+def test_a_namespace_whose_policy_requires_isolation_runs_only_isolated_agents_reaching_what_it_allows(
+    isolating: WorkspaceHarness,
+) -> None:
+    ws = isolating
+    ws.grant(requireNetworkIsolation=True, allowedEgress=["*.example.com:443"])
+    ws.apply(workspace_manifest("loose"))
+    ws.apply(workspace_manifest("wide", {"network": {"egress": "AllowList", "allow": ["evil.test:443"]}}))
+    ws.apply(
+        workspace_manifest("narrow", {"network": {"egress": "AllowList", "allow": ["api.example.com:443"]}})
+    )
+    assert ws.wait_stalled("loose", "PolicyDenied")["message"] == isolation_message(ws.namespace)
+    assert "spec.network.allow names evil.test:443" in ws.wait_stalled("wide", "PolicyDenied")["message"]
+    ws.wait_ready("narrow")
+    for name in ("loose", "wide"):
+        assert not ws.docker.containers.list(all=True, filters={"label": f"{UID_LABEL}={ws.uid(name)}"})

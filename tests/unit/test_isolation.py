@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from controller.api.policy import WorkspacePolicySpec
 from controller.api.workspace import Network, WorkspaceSpec
 from controller.core import labels, naming
 from controller.core.causes import Cause, Reason
-from controller.core.egress import Rule, allowed, parse_request, parse_rules
+from controller.core.egress import Rule, allowed, covered, parse_request, parse_rules
 from controller.core.identity import WorkspaceRef
 from controller.core.isolation import (
     AGENT_ALIAS,
@@ -24,6 +25,7 @@ from controller.core.isolation import (
     internal_network_name,
 )
 from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
+from controller.core.policy import Grant, grant_for, isolation_message, policy_denial
 from controller.docker.create_args import create_args
 from controller.docker.parse import parse_network
 from controller.port.errors import ContainerRuntimeError
@@ -393,3 +395,57 @@ def test_a_gateway_that_cannot_be_made_leaves_the_agent_running_but_not_ready_an
         assert world.status["endpoint"] == f"http://127.0.0.1:{gateway.host_port}"
 
     asyncio.run(scenario())
+
+
+# --- what WorkspacePolicies require ----------------------------------------------------------------
+
+
+def test_a_policy_entry_covers_the_same_destination_and_names_and_narrower_wildcards_under_its_domain() -> (
+    None
+):
+    patterns = ("*.anthropic.com:443", "platform.internal:8080")
+    assert covered("api.anthropic.com:443", patterns)
+    assert covered("*.eu.anthropic.com:443", patterns)
+    assert covered("*.anthropic.com:443", patterns)
+    assert covered("platform.internal:8080", patterns)
+    assert not covered("anthropic.com:443", patterns)
+    assert not covered("api.anthropic.com:80", patterns)
+    assert not covered("*.internal:8080", patterns)
+    assert not covered("evil.example:443", patterns)
+    assert not covered("api.anthropic.com:443", ())
+
+
+def grant_of(*policies: dict[str, Any]) -> Grant:
+    specs = [(f"p{i}", WorkspacePolicySpec.model_validate(p)) for i, p in enumerate(policies)]
+    return grant_for(specs, {"team": "a"})
+
+
+def denial(grant: Grant, **spec: Any) -> str | None:
+    cause = policy_denial(
+        WorkspaceSpec.model_validate({"config": CONFIG, **spec}), "ns", grant, "reg.local/m"
+    )
+    return cause.message if cause is not None else None
+
+
+def test_a_namespace_that_requires_isolation_refuses_open_agents_and_uncovered_destinations() -> None:
+    grant = grant_of(
+        {"namespaceSelector": {"matchLabels": {"team": "a"}}, "requireNetworkIsolation": True},
+        {"namespaceSelector": {}, "allowedEgress": ["*.anthropic.com:443"]},
+    )
+    assert grant.require_isolation
+    assert denial(grant) == isolation_message("ns")
+    assert denial(grant, network={"egress": "Open"}) == isolation_message("ns")
+    assert denial(grant, network={"egress": "None"}) is None
+    assert denial(grant, network={"egress": "AllowList", "allow": ["api.anthropic.com:443"]}) is None
+    message = denial(
+        grant, network={"egress": "AllowList", "allow": ["api.anthropic.com:443", "evil.test:443"]}
+    )
+    assert message is not None
+    assert "spec.network.allow names evil.test:443, not allowed in namespace ns" in message
+    assert "it may reach *.anthropic.com:443" in message
+
+
+def test_allowed_egress_alone_constrains_nothing() -> None:
+    grant = grant_of({"namespaceSelector": {}, "allowedEgress": ["*.anthropic.com:443"]})
+    assert denial(grant) is None
+    assert denial(grant, network={"egress": "AllowList", "allow": ["evil.test:443"]}) is None

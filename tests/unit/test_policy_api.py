@@ -273,6 +273,8 @@ spec:
     - prefix: registry.example.com:5000/vendor/
       digestsOnly: true
   dockerSocket: true
+  requireNetworkIsolation: true
+  allowedEgress: ["*.anthropic.com:443", "platform.internal:8080"]
   platformIdentity: true
 """
 
@@ -307,6 +309,8 @@ def test_defaults_are_filled_in_on_the_way_out() -> None:
         "hostPaths": [{"path": "/srv/a", "access": "read_only"}],
         "images": [{"prefix": "ghcr.io/a/", "digestsOnly": False}],
         "dockerSocket": False,
+        "requireNetworkIsolation": False,
+        "allowedEgress": [],
         "platformIdentity": False,
     }
 
@@ -325,6 +329,8 @@ def test_an_effective_policy_round_trips() -> None:
                     "hostPaths": [],
                     "images": [],
                     "dockerSocket": False,
+                    "requireNetworkIsolation": False,
+                    "allowedEgress": [],
                     "platformIdentity": False,
                     "policy": "p",
                 }
