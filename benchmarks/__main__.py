@@ -1,7 +1,8 @@
 """`python -m benchmarks` (or `make bench`): run every benchmark and print its ratios.
 
-`BENCH_ONLY=docker_cost`, `placement_scale`, `image_refresh` or `scale` runs that one alone. `--quick`
-(`make bench BENCH_ARGS=--quick`) runs the scale benchmark small: a few minutes instead of the full run.
+`BENCH_ONLY=docker_cost`, `placement_scale`, `image_refresh`, `isolation` or `scale` runs that one
+alone. `--quick` (`make bench BENCH_ARGS=--quick`) runs the scale benchmark small: a few minutes instead
+of the full run.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from benchmarks import docker_cost, image_refresh, placement_scale, scale
+from benchmarks import docker_cost, image_refresh, isolation, placement_scale, scale
 
 
 def main() -> int:
@@ -22,6 +23,7 @@ def main() -> int:
         "docker_cost": docker_cost.main,
         "placement_scale": placement_scale.main,
         "image_refresh": image_refresh.main,
+        "isolation": isolation.main,
         "scale": lambda: scale.main(quick=args.quick),
     }
     only = os.environ.get("BENCH_ONLY", "").strip()

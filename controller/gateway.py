@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 
 from controller.core.egress import MAX_HEAD, ProxyRequest, Rule, allowed, parse_request, parse_rules
-from controller.core.isolation import ALLOW_ENV, LISTEN_ENV, PROXY_ENV, UPSTREAM_ENV
+from controller.core.gateway_env import ALLOW_ENV, LISTEN_ENV, PROXY_ENV, UPSTREAM_ENV
 
 log = logging.getLogger("workspace-controller.gateway")
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from controller.api.workspace import Network
+from controller.core.gateway_env import ALLOW_ENV, LISTEN_ENV, PROXY_ENV, UPSTREAM_ENV
 from controller.core.naming import AGENT_PORT, LOOPBACK
 from controller.port.values import ContainerSpec, ObservedContainer, PortBinding
+
+if TYPE_CHECKING:
+    from controller.api.workspace import Network
 
 ROLE_LABEL = "molecule.ai/role"
 GATEWAY_ROLE = "gateway"
@@ -34,10 +37,6 @@ GATEWAY_COMMAND = "workspace-controller-gateway"
 GATEWAY_MEMORY = 128 * 2**20
 GATEWAY_NANO_CPUS = 500_000_000
 GATEWAY_PIDS = 128
-UPSTREAM_ENV = "WC_GATEWAY_UPSTREAM"
-ALLOW_ENV = "WC_GATEWAY_ALLOW"
-LISTEN_ENV = "WC_GATEWAY_LISTEN"
-PROXY_ENV = "WC_GATEWAY_PROXY"
 
 GatewayStep = Literal["keep", "create", "replace", "start", "remove"]
 
