@@ -122,24 +122,26 @@ class RawSdk:
         self.calls += sum(f.result() for f in futures)
 
     def provision(self, plan: ContainerPlan, network_id: str) -> Callable[[Any], int]:
-        def job(api: Any) -> int:
-            for volume in plan.volumes:
-                api.create_volume(name=volume.name, labels=dict(volume.labels))
-            args = create_args(plan.container, network_id)
-            host_config = api.create_host_config(**args.host_config)
-            endpoints = {net: api.create_endpoint_config(**kw) for net, kw in args.endpoints.items()}
-            created = api.create_container(
-                name=args.name,
-                platform=args.platform,
-                host_config=host_config,
-                networking_config=api.create_networking_config(endpoints) if endpoints else None,
-                **args.container,
-            )
-            api.put_archive(created["Id"], plan.files.root, build_tar(plan.files.files))
-            api.start(created["Id"])
-            return len(plan.volumes) + 3
+        return lambda api: self.provision_on(api, plan, network_id)
 
-        return job
+    @staticmethod
+    def provision_on(api: Any, plan: ContainerPlan, network_id: str) -> int:
+        """Volumes, create, the config files, start: the calls it took."""
+        for volume in plan.volumes:
+            api.create_volume(name=volume.name, labels=dict(volume.labels))
+        args = create_args(plan.container, network_id)
+        host_config = api.create_host_config(**args.host_config)
+        endpoints = {net: api.create_endpoint_config(**kw) for net, kw in args.endpoints.items()}
+        created = api.create_container(
+            name=args.name,
+            platform=args.platform,
+            host_config=host_config,
+            networking_config=api.create_networking_config(endpoints) if endpoints else None,
+            **args.container,
+        )
+        api.put_archive(created["Id"], plan.files.root, build_tar(plan.files.files))
+        api.start(created["Id"])
+        return len(plan.volumes) + 3
 
     @staticmethod
     def inspect(name: str) -> Callable[[Any], int]:

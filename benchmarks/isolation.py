@@ -13,18 +13,21 @@ the relay's ratio.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import docker
 import yaml
 
+from benchmarks.docker_cost import RawSdk, bench_settings, objects, raw_plans
 from benchmarks.stack_session import NAMESPACE, NO_HEALTHCHECK_RUNTIME, RUN_LABEL, StackSession, stack_session
-from controller.core.gateway_env import LISTEN_ENV, UPSTREAM_ENV
-from controller.core.isolation import EGRESS_ALIAS, GATEWAY_COMMAND
+from controller.core.isolation import EGRESS_ALIAS
+from controller.core.plan import ContainerPlan
+from controller.docker.create_args import create_args
 from controller.docker.parse import ISOLATED_BRIDGE_OPTION
 from tests.support import stack as local
 from tests.support.polling import wait_until
@@ -76,59 +79,69 @@ def controller_round(session: StackSession, prefix: str, network: dict[str, Any]
     return time.perf_counter() - started, found[names[0]]
 
 
-def raw_isolated(session: StackSession, workspace_network: str, concurrency: int) -> float:
-    """The isolated topology by hand: an internal network without a host address, the agent alone on it,
-    a gateway on the workspace network (publishing the agent port) joined to it; until every endpoint
-    answers. Removed again (not timed)."""
-    api = session.docker.api
-    image = session.no_healthcheck_image
+def raw_isolated(session: StackSession, spec: dict[str, Any], concurrency: int) -> float:
+    """The isolated topology by hand with docker-py, from the controller's own plans of the same spec:
+    per Workspace the internal network, its volumes, the agent (with its config files), then the
+    gateway on the workspace network joined to the internal one; until every endpoint answers. Under an
+    instance of their own; removed again (not timed)."""
+    settings = bench_settings(
+        session.registry,
+        concurrency,
+        WC_RUNTIME_IMAGES=session.runtime_images,
+        WC_GATEWAY_IMAGE=GATEWAY_IMAGE,
+    )
+    session.instances.append(settings.instance)
+    shared = session.docker.networks.create(settings.network, labels={RUN_LABEL: session.run_id}).id
+    plans = raw_plans(
+        [dataclasses.replace(o, spec=spec) for o in objects(N, session.registry, "raw")], settings
+    )
     labels = {RUN_LABEL: session.run_id}
 
-    def one(_: int) -> tuple[str, list[str]]:
-        name = f"raw-{uuid.uuid4().hex[:10]}"
-        net = api.create_network(
-            f"{name}-isolated",
+    def one(api: Any, plan: ContainerPlan) -> str:
+        gateway = plan.gateway
+        assert gateway is not None
+        net: str = api.create_network(
+            gateway.internal_network,
             driver="bridge",
             internal=True,
             options={ISOLATED_BRIDGE_OPTION: "true"},
             labels=labels,
         )["Id"]
-        agent = api.create_container(
-            image,
-            name=name,
-            labels=labels,
-            host_config=api.create_host_config(network_mode=net),
+        RawSdk.provision_on(api, plan, net)
+        args = create_args(gateway.container, shared)
+        created = api.create_container(
+            name=args.name,
+            host_config=api.create_host_config(**args.host_config),
             networking_config=api.create_networking_config(
-                {net: api.create_endpoint_config(aliases=["wc-agent"])}
+                {n: api.create_endpoint_config(**kw) for n, kw in args.endpoints.items()}
             ),
+            **args.container,
         )["Id"]
-        api.start(agent)
-        gateway = api.create_container(
-            GATEWAY_IMAGE,
-            name=f"{name}-gw",
-            labels=labels,
-            entrypoint=[GATEWAY_COMMAND],
-            environment=[f"{UPSTREAM_ENV}=wc-agent:8000", f"{LISTEN_ENV}=8000"],
-            ports=[(8000, "tcp")],
-            host_config=api.create_host_config(
-                network_mode=workspace_network, port_bindings={"8000/tcp": [("127.0.0.1", "")]}
-            ),
-        )["Id"]
-        api.connect_container_to_network(gateway, net, aliases=[EGRESS_ALIAS])
-        api.start(gateway)
-        port = api.inspect_container(gateway)["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        api.connect_container_to_network(created, net, aliases=[EGRESS_ALIAS])
+        api.start(created)
+        port = api.inspect_container(created)["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
         endpoint = f"http://127.0.0.1:{port}"
-        wait_until(lambda: answers(endpoint), timeout=60, interval=0.05, what=f"{name} answering")
-        return net, [agent, gateway]
+        wait_until(lambda: answers(endpoint), timeout=60, interval=0.05, what=f"{plan.name} answering")
+        return net
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        made = list(pool.map(one, range(N)))
-    seconds = time.perf_counter() - started
-    for net, containers in made:
-        for container in containers:
-            api.remove_container(container, force=True)
-        api.remove_network(net)
+    clients = [docker.from_env(timeout=60) for _ in range(concurrency)]
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            nets = list(pool.map(lambda i: one(clients[i % concurrency].api, plans[i]), range(N)))
+        seconds = time.perf_counter() - started
+        api = clients[0].api
+        for plan, net in zip(plans, nets, strict=True):
+            assert plan.gateway is not None
+            for name in (plan.gateway.container.name, plan.name):
+                api.remove_container(name, force=True, v=True)
+            for volume in plan.volumes:
+                api.remove_volume(volume.name, force=True)
+            api.remove_network(net)
+        api.remove_network(shared)
+    finally:
+        for client in clients:
+            client.close()
     return seconds
 
 
@@ -149,14 +162,13 @@ def main() -> int:
     local.run_script("bash", local.HACK / "image" / "build.sh", GATEWAY_IMAGE)
     with stack_session() as session:
         instance = session.instance("isolation")
-        session.docker.networks.create(session.network(instance), labels={RUN_LABEL: session.run_id})
         session.start_controller(
             instance, WC_GATEWAY_IMAGE=GATEWAY_IMAGE, WC_DOCKER_CONCURRENCY=str(concurrency)
         )
         open_seconds, open_endpoint = controller_round(session, "open", None)
         allow = {"egress": "AllowList", "allow": ["api.example.com:443"]}
         isolated_seconds, isolated_endpoint = controller_round(session, "isolated", allow)
-        raw_seconds = raw_isolated(session, session.network(instance), concurrency)
+        raw_seconds = raw_isolated(session, yaml.safe_load(manifest("raw", allow))["spec"], concurrency)
         direct = latency(open_endpoint)
         relayed = latency(isolated_endpoint)
         session.kubectl.run("delete", "workspaces", "--all", "--timeout=120s")

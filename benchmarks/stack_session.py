@@ -139,6 +139,9 @@ class StackSession:
             for volume in self.docker.volumes.list(filters={"label": selector}):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                     volume.remove(force=True)
+            for network in self.docker.networks.list(filters={"label": selector}):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    network.remove()
         for instance in self.instances:
             for network in self.docker.networks.list(names=[self.network(instance)]):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
