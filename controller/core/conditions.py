@@ -78,9 +78,10 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime | None:
-    """An RFC 3339 time as `format_time` writes it (and Kubernetes does); None when it is not one."""
+    """An RFC 3339 time (as `format_time` writes it, and Kubernetes does; RFC 3339 also allows a lower-case
+    `t` and `z`, which `fromisoformat` does not read); None when it is not one."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -25,7 +25,7 @@ def shutdown_at(spec: WorkspaceSpec, created: datetime | None) -> datetime | Non
     shutdownAfter; None when it says neither (or shutdownAfter without a known creation time)."""
     moments: list[datetime] = []
     if spec.shutdown_time is not None:
-        moment = _time(spec.shutdown_time)
+        moment = parse_time(spec.shutdown_time)
         if moment is not None:
             moments.append(moment)
     if spec.shutdown_after is not None and created is not None:
@@ -37,7 +37,8 @@ def expired(spec: WorkspaceSpec, at: datetime) -> Cause:
     """Why the Workspace no longer runs (Ready=False/Expired)."""
     which = (
         f"spec.shutdownAfter {spec.shutdown_after} after its creation"
-        if spec.shutdown_time is None or (spec.shutdown_after is not None and at != _time(spec.shutdown_time))
+        if spec.shutdown_time is None
+        or (spec.shutdown_after is not None and at != parse_time(spec.shutdown_time))
         else "spec.shutdownTime"
     )
     if spec.shutdown_policy == "Delete":
@@ -52,7 +53,3 @@ def expired(spec: WorkspaceSpec, at: datetime) -> Cause:
 def seconds_until(at: datetime, now: datetime) -> float:
     """How long to wait before looking again at a Workspace due at `at` (at most LONGEST_WAIT)."""
     return min(max((at - now).total_seconds(), 0.0) + 0.5, LONGEST_WAIT)
-
-
-def _time(text: str) -> datetime | None:
-    return parse_time(text.replace("z", "Z").replace("t", "T"))

@@ -90,7 +90,7 @@ def judge(spec: WorkspaceSpec, previous: HibernationStatus | None, *, idle: bool
     if spec.hibernation is None:
         # Asleep when hibernation was switched off: awake now, as nothing would ever wake it.
         return Verdict(HibernationStatus(last_wake_handled=handled) if handled else None, woken=asleep)
-    if asleep and previous is not None and previous.hibernated_at is not None:
+    if previous is not None and previous.hibernated_at is not None:  # asleep
         return Verdict(previous, hibernated_cause(spec, previous.hibernated_at))
     if idle:
         since = format_time(now)

@@ -333,9 +333,9 @@ class Reconciler:
         memory.settled_on = on
 
     async def _resolved(self, obj: WorkspaceObject) -> Resolved | Cause | PassOutcome:
-        """The spec with its WorkspaceTemplate's fields in it; a PassOutcome when there is none to be had
-        (the template is missing, or pinned what the spec sets: Stalled; the API did not answer: retried).
-        Until then, the container is left as the last spec made it."""
+        """The spec with its WorkspaceTemplate's fields in it; a Cause when it cannot be had (the template
+        is missing, or pinned what the spec sets: the pass stops the container, keeping it, and reports
+        Stalled); a PassOutcome when the API did not answer (retried, nothing changed)."""
         suspended = obj.spec.get("suspend") is True
         try:
             resolved = await self.templates.resolve(obj.ref.namespace, obj.spec)

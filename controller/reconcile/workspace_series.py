@@ -20,9 +20,10 @@ Labels = tuple[str, ...]
 def info_labels(spec: Mapping[str, Any], status: WorkspaceStatus) -> Labels:
     """(phase, tier, runtime, host) as series labels; what is not known yet is ''."""
     phase = status.phase or ""
-    # Unset, the model's defaults (the schema no longer writes them into the object).
-    tier = spec.get("tier") or WorkspaceSpec.model_fields["tier"].default
-    runtime = spec.get("runtime") or WorkspaceSpec.model_fields["runtime"].default
+    # What the spec resolved to (its template's fields included), as the status says; before a status
+    # says it, the spec's own or the model's defaults (the schema no longer writes them into the object).
+    tier = status.tier or spec.get("tier") or WorkspaceSpec.model_fields["tier"].default
+    runtime = status.runtime or spec.get("runtime") or WorkspaceSpec.model_fields["runtime"].default
     return phase, str(tier), runtime if isinstance(runtime, str) else "", status.host or ""
 
 

@@ -78,3 +78,9 @@ def test_a_change_replaces_the_old_series_and_a_removal_leaves_none() -> None:
     ):
         assert samples(metric) == [], metric
     series.remove(REF)  # twice is harmless (a deletion and the loop's forget both remove)
+
+
+def test_info_labels_take_what_the_spec_resolved_to_from_the_status() -> None:
+    # A templated Workspace: its spec names neither; the status says what its template gave it.
+    status = WorkspaceStatus(phase="Running", runtime="crewai", tier=3, host="h")
+    assert info_labels({"templateRef": "t"}, status) == ("Running", "3", "crewai", "h")
