@@ -22,8 +22,8 @@ from controller.api.base import ApiModel
 from controller.api.selectors import LabelSelector
 from controller.api.workspace import (
     API_VERSION,
-    CONTAINER_RUNTIME_PATTERN,
-    EGRESS_DESTINATION_PATTERN,
+    ContainerRuntimeName,
+    EgressDestination,
     host_path_floor_cel,
     host_path_problem,
 )
@@ -105,10 +105,8 @@ class WorkspacePolicySpec(ApiModel):
     docker_socket: bool = Field(
         default=False, description="Tier 4 containers get the Docker socket (root on the Docker host)."
     )
-    require_container_runtime: str | None = Field(
+    require_container_runtime: ContainerRuntimeName | None = Field(
         default=None,
-        max_length=63,
-        pattern=CONTAINER_RUNTIME_PATTERN,
         description="The selected namespaces' Workspaces must run under this OCI runtime (e.g. runsc, "
         "gVisor); with several policies requiring one, any of theirs. Checked by the controller "
         "(Stalled/PolicyDenied), after the Workspace's template is applied.",
@@ -120,14 +118,12 @@ class WorkspacePolicySpec(ApiModel):
         "selecting the namespace covers. Checked by the controller (Stalled/PolicyDenied), after the "
         "Workspace's template is applied.",
     )
-    allowed_egress: tuple[Annotated[str, Field(max_length=260, pattern=EGRESS_DESTINATION_PATTERN)], ...] = (
-        Field(
-            default=(),
-            max_length=32,
-            description="Where isolated Workspaces of the selected namespaces may reach, e.g. "
-            '"*.anthropic.com:443": an entry covers the same host:port, and a wildcard covers the names '
-            "and narrower wildcards under its domain. Consulted when a policy requires isolation.",
-        )
+    allowed_egress: tuple[EgressDestination, ...] = Field(
+        default=(),
+        max_length=32,
+        description="Where isolated Workspaces of the selected namespaces may reach, e.g. "
+        '"*.anthropic.com:443": an entry covers the same host:port, and a wildcard covers the names '
+        "and narrower wildcards under its domain. Consulted when a policy requires isolation.",
     )
     platform_identity: bool = Field(
         default=False,

@@ -122,6 +122,10 @@ RFC3339_PATTERN = (
 )
 CONTAINER_RUNTIME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 DURATION_PATTERN = r"^([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,10}s)?$"
+ContainerRuntimeName = Annotated[str, Field(max_length=63, pattern=CONTAINER_RUNTIME_PATTERN)]
+"""An OCI runtime as a Docker daemon registers it (runc, runsc, ...)."""
+Duration = Annotated[str, Field(min_length=2, max_length=32, pattern=DURATION_PATTERN)]
+"""A Go-style duration of hours, minutes and seconds, e.g. "1h30m"."""
 """A duration as Go and kubectl write it, in hours, minutes and seconds: "8h", "90m", "1h30m", "45s"."""
 WritePolicy = Literal["Always", "IfNotPresent"]
 """Who owns a file in /configs: the spec (Always, rewritten at every container create) or whoever wrote
@@ -592,10 +596,7 @@ def inline_text_message(total: int | str) -> str:
 class Hibernation(ApiModel):
     """Idle agents stop costing memory: stopped when their network has been quiet for a while."""
 
-    idle_after: str = Field(
-        min_length=2,
-        max_length=32,
-        pattern=DURATION_PATTERN,
+    idle_after: Duration = Field(
         description='How long without traffic before the container is stopped (volumes kept), e.g. "30m". '
         "Traffic is what the container receives on its network interfaces (Docker's counters; a health "
         "check inside it is not traffic); under 2 KiB in a sampling window counts as none. At least 10s.",
@@ -604,6 +605,7 @@ class Hibernation(ApiModel):
 
 EgressPolicy = Literal["Open", "None", "AllowList"]
 EGRESS_DESTINATION_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?:[0-9]{1,5}$"
+EgressDestination = Annotated[str, Field(max_length=260, pattern=EGRESS_DESTINATION_PATTERN)]
 """`host:port` (a DNS name, an IPv4 address, or `*.` and a domain for any name under it)."""
 
 
@@ -631,7 +633,7 @@ class Network(ApiModel):
         description="Open (the default): no isolation. None: the agent reaches nothing (it is reached "
         "through its gateway). AllowList: only the destinations in allow, through the gateway's proxy.",
     )
-    allow: list[Annotated[str, Field(max_length=260, pattern=EGRESS_DESTINATION_PATTERN)]] = Field(
+    allow: list[EgressDestination] = Field(
         default_factory=list,
         max_length=32,
         description='Destinations as host:port, e.g. "api.anthropic.com:443", "*.example.com:443", '
@@ -807,11 +809,8 @@ class WorkspaceSpec(ApiModel):
         description="RFC 3339: when the Workspace shuts down, as spec.shutdownPolicy says.",
         json_schema_extra={"format": "date-time"},
     )
-    shutdown_after: str | None = Field(
+    shutdown_after: Duration | None = Field(
         default=None,
-        min_length=2,
-        max_length=32,
-        pattern=DURATION_PATTERN,
         description='How long after its creation the Workspace shuts down, e.g. "8h" or "1h30m" (with '
         "shutdownTime as well, the earlier of the two).",
     )
@@ -821,10 +820,8 @@ class WorkspaceSpec(ApiModel):
         "moving shutdownTime or shutdownAfter later starts it again. Delete: the Workspace is deleted (its "
         "volumes as deletionPolicy says).",
     )
-    container_runtime: str | None = Field(
+    container_runtime: ContainerRuntimeName | None = Field(
         default=None,
-        max_length=63,
-        pattern=CONTAINER_RUNTIME_PATTERN,
         description="The OCI runtime the container runs under, as its DockerHost names it (e.g. runsc for "
         "gVisor). Unset: the host's default (runc). Only hosts offering it are chosen; none: "
         "Stalled/Unschedulable.",
