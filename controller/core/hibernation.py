@@ -50,6 +50,13 @@ def sample_every(spec: WorkspaceSpec) -> float:
     return min(max(duration_seconds(spec.hibernation.idle_after) / 6, SHORTEST_SAMPLE), LONGEST_SAMPLE)
 
 
+def sample_due(last: tuple[str, float] | None, container_id: str, now: float, every: float) -> bool:
+    """Whether a pass at `now` takes a sample: none taken yet of this container (`last`: the container
+    and the time of the last sample), or `every` seconds have gone by (a pass woken by an event in
+    between asks Docker nothing)."""
+    return last is None or last[0] != container_id or now - last[1] >= every
+
+
 def idle_long_enough(spec: WorkspaceSpec, activity: Activity, now: float) -> bool:
     assert spec.hibernation is not None
     return now - activity.active_at >= max(duration_seconds(spec.hibernation.idle_after), SHORTEST_IDLE)

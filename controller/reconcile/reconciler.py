@@ -51,7 +51,14 @@ from controller.core.decide import (
 )
 from controller.core.expiry import expired, seconds_until, shutdown_at
 from controller.core.failures import Step, runtime_failure
-from controller.core.hibernation import Activity, idle_long_enough, judge, sample_every, sampled
+from controller.core.hibernation import (
+    Activity,
+    idle_long_enough,
+    judge,
+    sample_due,
+    sample_every,
+    sampled,
+)
 from controller.core.identity import WorkspaceRef
 from controller.core.image_refresh import Check, check, checks, image_status
 from controller.core.isolation import gateway_name, is_isolated
@@ -144,6 +151,8 @@ class _Memory:
     controller can make one there, and it places the Workspace first. A host added since is searched."""
     activity: Activity | None = None
     """spec.hibernation: the last sample of the container's received bytes."""
+    sampled_at: tuple[str, float] | None = None
+    """spec.hibernation: the container the last sample was of, and when (seconds since the epoch)."""
     idle: bool = False
     """spec.hibernation: the samples found no traffic for idleAfter (the next pass hibernates it)."""
     expiry_told: bool = False
@@ -545,7 +554,12 @@ class Reconciler:
         """spec.hibernation: one sample of what the running container received; idle long enough, the next
         pass (at once) hibernates it."""
         if spec.hibernation is None or spec.suspend or container is None or container.state != "running":
-            memory.activity = None
+            memory.activity, memory.sampled_at = None, None
+            return
+        every, at = sample_every(spec), self._clock().timestamp()
+        if memory.activity is not None and not sample_due(memory.sampled_at, container.id, at, every):
+            assert memory.sampled_at is not None
+            work.sample_in = max(0.1, every - (at - memory.sampled_at[1]))  # the sample still due
             return
         try:
             received = await host.runtime.network_received(container.id)
@@ -554,11 +568,12 @@ class Reconciler:
             received = memory.activity.received if memory.activity is not None else None
         now = self._clock().timestamp()
         memory.activity = sampled(memory.activity, received, now)
+        memory.sampled_at = (container.id, now)
         if idle_long_enough(spec, memory.activity, now):
             memory.idle = True
             work.sample_in = 0.1
         else:
-            work.sample_in = sample_every(spec)
+            work.sample_in = every
 
     async def _desired(
         self, obj: WorkspaceObject, spec: WorkspaceSpec, denied: Cause | None = None

@@ -121,8 +121,15 @@ def test_an_idle_agent_is_stopped_keeping_its_volumes_and_woken_as_the_same_cont
         await world.reconcile()
         assert world.container().state == "running"
 
-        # Quiet for idleAfter: the sample says so, and the very next pass stops it.
+        # A pass before the next sample is due (woken by an event, say) asks Docker nothing.
         clock.now += 20.0
+        mark = world.mark()
+        result = await world.reconcile()
+        assert "network_received" not in world.ops_since(mark)
+        assert result.requeue_after == 40.0  # the sample still due
+
+        # Quiet for idleAfter: the sample says so, and the very next pass stops it.
+        clock.now += 40.0
         result = await world.reconcile()
         assert result.requeue_after == 0.1
         mark, events = world.mark(), len(world.kube.events)
