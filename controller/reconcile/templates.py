@@ -8,6 +8,7 @@ namespace: the spec they resolve to changes, and their update strategy rolls the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,6 +21,9 @@ from controller.kube.client import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 
+READ_TTL = 10.0
+"""Seconds a template read from the API (or found missing) answers for the Workspaces that ask again."""
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -30,14 +34,25 @@ class Resolved:
 
 
 class TemplateStore:
-    def __init__(self, kube: KubeApi, *, wake_namespace: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        *,
+        wake_namespace: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._kube = kube
         self._wake_namespace = wake_namespace
+        self._clock = clock
         self._templates: dict[tuple[str, str], Template | Cause] = {}
+        self._read: dict[tuple[str, str], tuple[float, Template | Cause | None]] = {}
+        """What a read from the API found (None: no such template), and when: the Workspaces of a template
+        the watch has not brought share one read for READ_TTL seconds."""
 
     def template_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        self._read.pop(key, None)  # the watch speaks for it now
         if event_type == "DELETED":
             changed = self._templates.pop(key, None) is not None
         else:
@@ -68,6 +83,16 @@ class TemplateStore:
         known = self._templates.get(key)
         if known is not None:
             return known
+        now = self._clock()
+        recent = self._read.get(key)
+        if recent is not None and now - recent[0] < READ_TTL:
+            return recent[1]
+        found = await self._get(namespace, name)
+        self._read = {k: v for k, v in self._read.items() if now - v[0] < READ_TTL}
+        self._read[key] = (now, found)
+        return found
+
+    async def _get(self, namespace: str, name: str) -> Template | Cause | None:
         try:
             body = await self._kube.get_workspace_template(namespace, name)
         except ApiError as exc:
@@ -81,7 +106,6 @@ class TemplateStore:
             raise
         if body is None:
             return None
-        read = template_of(body)
-        # Kept only until the watch speaks: a template read here and deleted before the watch listed it
-        # would otherwise be remembered for ever.
-        return read
+        # Kept briefly, and only until the watch speaks: a template read here and deleted before the watch
+        # listed it would otherwise be remembered for ever.
+        return template_of(body)

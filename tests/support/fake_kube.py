@@ -51,6 +51,7 @@ class FakeKube:
     """DockerHost name -> the object (its status as patched)."""
     docker_host_status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    template_reads: int = 0
     deleted: list[tuple[str, str, str]] = field(default_factory=list)
     """Workspaces deleted by the controller: (namespace, name, uid)."""
     """WorkspaceTemplate objects by (namespace, name)."""
@@ -138,6 +139,7 @@ class FakeKube:
 
     async def get_workspace_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._check()
+        self.template_reads += 1
         found = self.templates.get((namespace, name))
         return None if found is None else dict(found)
 

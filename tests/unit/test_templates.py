@@ -21,7 +21,7 @@ from controller.core.templates import (
     template_name,
     template_of,
 )
-from controller.reconcile.templates import Resolved, TemplateStore
+from controller.reconcile.templates import READ_TTL, Resolved, TemplateStore
 from tests.support.fake_kube import FakeKube
 
 
@@ -270,7 +270,8 @@ def test_a_workspace_runs_its_template_and_stops_when_the_template_goes_or_is_ov
         assert "MODEL=opus" in world.container().spec.env
         container = world.container()
 
-        del world.kube.templates[(NS, "agent")]
+        # As the watch tells it (read from the API before the watch spoke, a template is kept briefly).
+        world.reconciler.templates.template_event("DELETED", world.kube.templates.pop((NS, "agent")))
         mark = world.mark()
         await world.reconcile()
         assert world.writes_since(mark) == [("stop_container", container.id)]
@@ -281,9 +282,24 @@ def test_a_workspace_runs_its_template_and_stops_when_the_template_goes_or_is_ov
             **template_body(generation=4, template={"tier": 1}),
             "metadata": {"name": "agent", "namespace": NS, "generation": 4},
         }
+        world.reconciler.templates.template_event("ADDED", world.kube.templates[(NS, "agent")])
         world.change_spec(tier=2)
         await world.reconcile()
         assert world.cond("Stalled") == ("True", "TemplateOverrideDenied")
         assert world.container().state == "exited"
+
+    asyncio.run(scenario())
+
+
+def test_a_template_the_watch_has_not_brought_is_read_once_for_everyone_for_a_while() -> None:
+    async def scenario() -> None:
+        kube, now = FakeKube(), [0.0]
+        store = TemplateStore(kube, wake_namespace=lambda _: None, clock=lambda: now[0])
+        for _ in range(3):
+            assert isinstance(await store.resolve("ns", {"templateRef": {"name": "gone"}}), Cause)
+        assert kube.template_reads == 1
+        now[0] += READ_TTL
+        await store.resolve("ns", {"templateRef": {"name": "gone"}})
+        assert kube.template_reads == 2
 
     asyncio.run(scenario())
