@@ -101,8 +101,13 @@ def parse_request(head: bytes) -> ProxyRequest | str:
     path = url.path or "/"
     if url.query:
         path += "?" + url.query
-    headers = [h for h in rest.split("\r\n") if h and not h.lower().startswith("proxy-")]
-    forward = f"{method} {path} {version}\r\n" + "".join(f"{h}\r\n" for h in headers) + "\r\n"
+    # One request per connection: the connection goes to this origin only, so a client that would send
+    # its next request (for another host, say) on it is told to open a new one.
+    dropped = ("proxy-", "connection:", "keep-alive:")
+    headers = [h for h in rest.split("\r\n") if h and not h.lower().startswith(dropped)]
+    forward = (
+        f"{method} {path} {version}\r\n" + "".join(f"{h}\r\n" for h in headers) + "Connection: close\r\n\r\n"
+    )
     return ProxyRequest(url.hostname, origin_port, tunnel=False, forward=forward.encode("latin-1"))
 
 

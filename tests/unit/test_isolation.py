@@ -247,7 +247,9 @@ def test_an_absolute_request_goes_on_in_origin_form_without_proxy_headers() -> N
     request = parse_request(head)
     assert not isinstance(request, str)
     assert (request.host, request.port, request.tunnel) == ("peer", 8000, False)
-    assert request.forward == b"GET /health?x=1 HTTP/1.1\r\nHost: peer:8000\r\nAccept: */*\r\n\r\n"
+    assert request.forward == (
+        b"GET /health?x=1 HTTP/1.1\r\nHost: peer:8000\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
     default_port = parse_request(b"GET http://peer/ HTTP/1.0\r\n\r\n")
     assert not isinstance(default_port, str)
     assert default_port.port == 80
