@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 
@@ -50,6 +52,22 @@ async def _splice(
                 await writer.wait_closed()
 
 
+async def _resolve(host: str, port: int) -> str | None:
+    """The IPv4 address the connection goes to (the first the resolver gives)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, family=socket.AF_INET, type=socket.SOCK_STREAM
+        )
+    except OSError:
+        return None
+    return str(infos[0][4][0]) if infos else None
+
+
+def _forbidden(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast
+
+
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
 
@@ -72,6 +90,13 @@ class Gateway:
     async def proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """An outbound request from the agent, served when the allow-list has its destination."""
         try:
+            await self._proxy(reader, writer)
+        except Exception:  # one request's failure is never the gateway's
+            log.exception("proxying failed")
+            writer.close()
+
+    async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             writer.close()
@@ -87,8 +112,18 @@ class Gateway:
                 writer, "403 Forbidden", f"egress to {where} is not allowed for this workspace"
             )
             return
+        address = await _resolve(request.host, request.port)
+        if address is None:
+            await self._refuse(writer, "502 Bad Gateway", f"{request.host} does not resolve")
+            return
+        if request.host != address and _forbidden(address):
+            # A name may not lead to what no name should: the gateway's own loopback, link-local
+            # addresses (cloud metadata services), ... unless the allow-list names the address itself.
+            log.info("denied %s: it resolves to %s", where, address)
+            await self._refuse(writer, "403 Forbidden", f"{where} resolves to an address not allowed")
+            return
         try:
-            origin = await _open(request.host, request.port)
+            origin = await _open(address, request.port)
         except (OSError, TimeoutError) as exc:
             log.info("allowed %s, but it does not answer: %s", where, exc)
             await self._refuse(writer, "502 Bad Gateway", f"{where} does not answer")

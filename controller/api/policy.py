@@ -139,6 +139,14 @@ class WorkspacePolicySpec(ApiModel):
             raise ValueError("tiers must not repeat")
         return tiers
 
+    @field_validator("allowed_egress")
+    @classmethod
+    def _ports(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            if not 1 <= int(entry.rpartition(":")[2]) <= 65535:
+                raise ValueError(f"allowedEgress: {entry} has no valid port (1-65535)")
+        return entries
+
 
 class WorkspacePolicyStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)

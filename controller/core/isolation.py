@@ -32,6 +32,9 @@ AGENT_ALIAS = "wc-agent"
 """The agent's name on its internal network, where the gateway reaches it (its container name would
 also resolve to the gateway itself, which answers for it on the workspace network)."""
 EGRESS_ALIAS = "egress"
+UNROUTED_DNS = "192.0.2.1"
+"""The isolated agent's only DNS server beyond Docker's own resolver: TEST-NET-1 (RFC 5737), which no
+network routes, so a name Docker's resolver does not know is never asked of anyone."""
 PROXY_PORT = 3128
 GATEWAY_COMMAND = "workspace-controller-gateway"
 GATEWAY_MEMORY = 128 * 2**20
@@ -131,11 +134,20 @@ def is_gateway(labels: Mapping[str, str]) -> bool:
 
 
 def gateway_step(
-    plan: GatewayPlan | None, observed: ObservedContainer | None, *, active: bool, config_hash: str | None
+    plan: GatewayPlan | None,
+    observed: ObservedContainer | None,
+    *,
+    active: bool,
+    config_hash: str | None,
+    agent_current: bool = True,
 ) -> GatewayStep:
     """What the pass does about the gateway: `plan` None (not isolated) or not `active` (the agent is
-    suspended or denied) removes one that exists; otherwise it is made, replaced when its configuration
-    changed (`config_hash`: the hash label it carries), or started when it was stopped."""
+    suspended or denied) removes one that exists, but not while an isolated agent still serves (not
+    `agent_current`: a StartFirst rollout to the open agent is under way, or failed); otherwise it is
+    made, replaced when its configuration changed (`config_hash`: the hash label it carries), or
+    started when it was stopped."""
+    if plan is None and active and not agent_current:
+        return "keep"
     if plan is None or not active:
         return "keep" if observed is None else "remove"
     if observed is None:
@@ -144,13 +156,18 @@ def gateway_step(
         return "replace"
     if observed.state == "exited":  # stopped by hand, or by a daemon going down
         return "start"
-    if observed.state in ("created", "dead"):  # a create that did not finish (its second network)
+    if observed.state in ("created", "dead", "paused"):  # a create that did not finish; paused by hand
         return "replace"
     return "keep"
 
 
 def tier_message(tier: int) -> str:
+    how = (
+        "on the host's network"
+        if tier >= 4
+        else "privileged among the host's processes (it could enter the host's network)"
+    )
     return (
-        f"spec.network isolates the agent on a network of its own, but tier {tier} runs on the host's "
-        "network: use tier 1-3, or egress Open"
+        f"spec.network isolates the agent on a network of its own, but tier {tier} runs {how}: use "
+        "tier 1 or 2, or egress Open"
     )

@@ -39,6 +39,7 @@ from controller.core.identity import WorkspaceRef
 from controller.core.images import registry_auth_for, select_image
 from controller.core.isolation import (
     AGENT_ALIAS,
+    UNROUTED_DNS,
     GatewayPlan,
     agent_proxy_env,
     gateway_container,
@@ -203,7 +204,8 @@ def plan_workspace(
     name = naming.container_name(workspace_id)
     on_network = not tier.host_network
     isolated = is_isolated(spec.network)
-    if isolated and not on_network:
+    if isolated and (not on_network or tier.privileged or tier.pid_mode):
+        # Privileged with the host's processes, an agent can enter the host's network namespace.
         return Cause(Reason.INVALID_SPEC, tier_message(spec.tier))
     if isolated and spec.network is not None:
         env = env + tuple(f"{key}={value}" for key, value in agent_proxy_env(spec.network))
@@ -246,6 +248,9 @@ def plan_workspace(
         health_check=readiness.health_check(spec.readiness),
         runtime=spec.container_runtime,
         network_internal=True if isolated else None,
+        # Names beyond its network go nowhere: a daemon before Docker 23.0.11, 25.0.5 or 26.0 forwards
+        # an internal network's DNS queries from the host (CVE-2024-29018), a way out by name lookups.
+        dns=(UNROUTED_DNS,) if isolated else None,
     )
     config = config_tree(files)
     session_reset_token = spec.session.reset_requested_at if uses_session else None
@@ -302,7 +307,7 @@ def _gateway_plan(
     )
 
 
-OPTIONAL_CONTAINER_FIELDS = ("health_check", "runtime", "network_internal", "entrypoint")
+OPTIONAL_CONTAINER_FIELDS = ("health_check", "runtime", "network_internal", "entrypoint", "dns")
 """ContainerSpec fields added after the hash scheme: hashed only when set, so that an upgrade of the
 controller does not change the hash of (and so recreate) a container that does not use them."""
 

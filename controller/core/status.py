@@ -139,8 +139,9 @@ def build_status(
             conditions_input = dataclasses.replace(conditions_input, stalled=late)
             conditions = compute_conditions(generation, conditions_input, previous.conditions, now)
     endpoint = previous.endpoint if keep_last_seen else None
-    if plan is not None and plan.gateway is not None:
-        # Isolated: reached through its gateway, whose port is the endpoint.
+    if plan is not None and (plan.gateway is not None or outcome.gateway_port):
+        # Isolated (or an isolated agent still serving while its open replacement starts): reached
+        # through its gateway, whose port is the endpoint.
         if outcome.container is not None:
             port = outcome.gateway_port
             if outcome.gateway_checked:

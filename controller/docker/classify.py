@@ -69,7 +69,8 @@ def classify_message(message: str, status_code: int | None = None) -> ContainerR
     text = message.lower()
     if "removal of container" in text and any(m in text for m in _REMOVAL_IN_PROGRESS):
         return RemovalInProgress(message, status_code)
-    if status_code in (409, None) and any(m in text for m in _IN_USE):
+    # 409 for a volume or image in use; 403 for a network that still has endpoints.
+    if status_code in (409, 403, None) and any(m in text for m in _IN_USE):
         return InUse(message, status_code)
     if status_code == 401 or any(m in text for m in _AUTH) or _registry_denied(text):
         return RegistryAuthFailed(message, status_code)

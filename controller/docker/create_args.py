@@ -84,6 +84,8 @@ def create_args(spec: ContainerSpec, network_id: str | None = None) -> CreateArg
         host_config["pids_limit"] = spec.pids_limit
     if spec.runtime:
         host_config["runtime"] = spec.runtime
+    if spec.dns is not None:
+        host_config["dns"] = list(spec.dns)
     if spec.entrypoint is not None:
         container["entrypoint"] = list(spec.entrypoint)
     endpoints: dict[str, dict[str, Any]] = {}

@@ -161,6 +161,7 @@ def parse_network(data: Mapping[str, Any]) -> ObservedNetwork:
         driver=_str(data.get("Driver")),
         created=_epoch(parse_timestamp(data.get("Created"))),
         isolated=data.get("Internal") is True
+        and data.get("EnableIPv6") is not True  # an IPv6 bridge address would be a way to the host
         and (data.get("Options") or {}).get(ISOLATED_BRIDGE_OPTION) == "true",
     )
 

@@ -183,6 +183,9 @@ class ContainerSpec:
     network_internal: bool | None = None
     """`network` is internal and has no address on the host (an isolated agent's): made so by
     `ensure_network`. None: an ordinary bridge. (Left out of the hash while None.)"""
+    dns: tuple[str, ...] | None = None
+    """The DNS servers the runtime's resolver forwards names it does not know to; None: the host's.
+    (Left out of the hash while None.)"""
     entrypoint: tuple[str, ...] | None = None
     """Replaces the image's entrypoint (its command then comes from the image too); None keeps it.
     (Left out of the hash while None.)"""

@@ -523,6 +523,7 @@ class ActionRunner:
         *,
         active: bool,
         isolated: bool,
+        agent_current: bool = True,
     ) -> int | None:
         """The gateway of isolated agent `agent` (`core.isolation`): made from `gateway`, mended, or
         removed when the agent is not `active` (suspended, denied) or no longer `isolated` (then its
@@ -540,9 +541,13 @@ class ActionRunner:
             found,
             active=active,
             config_hash=labels.read_config_hash(found.labels) if found is not None else None,
+            agent_current=agent_current,
         )
         if step in ("remove", "replace") and found is not None:
-            await self._touching(name, self._runtime.remove_container(found.id))
+            try:
+                await self._touching(name, self._runtime.remove_container(found.id))
+            except ContainerRuntimeError as exc:
+                raise StepFailed(runtime_failure(exc, Step.OTHER, container=name)) from exc
             self._removed.add(found.id)
         if step == "remove" and not isolated:
             # No longer isolated: the agent (replaced in this pass) has left its internal network.

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -24,7 +24,6 @@ from controller.core.orphans import Candidate, SweepPlan, orphaned_networks, pla
 from controller.kube.client import ApiError, KubeApi
 from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
-from controller.port.values import ObservedContainer, ObservedVolume
 from controller.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,9 @@ class OrphanSweeper:
         except ContainerRuntimeError as exc:
             return self._skip(f"listing Docker objects failed: {exc}")
         try:
-            workspaces = await self._live_workspaces([*containers, *volumes])
+            workspaces = await self._live_workspaces(
+                [*(c.labels for c in containers), *(v.labels for v in volumes), *networks.values()]
+            )
         except ApiError as exc:
             return self._skip(f"the Workspace list could not be read completely: {exc}")
         live = {str((w.get("metadata") or {}).get("uid")) for w in workspaces}
@@ -174,9 +175,7 @@ class OrphanSweeper:
             "completed", plan, tuple(removed_containers), tuple(removed_volumes), tuple(failed)
         )
 
-    async def _live_workspaces(
-        self, candidates: list[ObservedContainer | ObservedVolume]
-    ) -> list[dict[str, Any]]:
+    async def _live_workspaces(self, candidates: list[Mapping[str, str]]) -> list[dict[str, Any]]:
         """All Workspaces; under namespaced RBAC (the cluster-wide list is forbidden), those of every
         namespace a candidate's labels name. Any list that fails fails the pass."""
         try:
@@ -184,7 +183,7 @@ class OrphanSweeper:
         except ApiError as exc:
             if exc.status != HTTPStatus.FORBIDDEN:
                 raise
-        namespaces = sorted({n for c in candidates if (n := c.labels.get(labels.NAMESPACE_LABEL))})
+        namespaces = sorted({n for c in candidates if (n := c.get(labels.NAMESPACE_LABEL))})
         workspaces: list[dict[str, Any]] = []
         for namespace in namespaces:
             workspaces.extend(await self._kube.list_workspaces(namespace))

@@ -419,6 +419,9 @@ class Reconciler:
                     work.journal,
                     active=plan is not None and not isinstance(desired, Suspend | Denied),
                     isolated=is_isolated(spec.network),
+                    agent_current=plan is None
+                    or container is None
+                    or labels.read_config_hash(container.labels) == plan.config_hash,
                 )
             except StepFailed as failed:
                 if failed.failure.stalled:

@@ -140,6 +140,8 @@ def test_an_isolated_agent_reaches_what_its_allow_list_names_and_nothing_else(
         assert SECRET_PAGE.decode() not in out, f"{target}: {out}"
     code, out = run_in(agent, f"nc -w 3 {host} {machine_page} </dev/null && echo CONNECTED")
     assert "CONNECTED" not in out, out
+    # Names beyond its network are asked of no one (Docker's resolver forwards only to an unrouted address).
+    assert agent.attrs["HostConfig"]["Dns"] == ["192.0.2.1"]
 
     # The gateway logs its decisions by host and port.
     logs = gateway.logs().decode()

@@ -26,6 +26,7 @@ from controller.core.isolation import (
 )
 from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.core.policy import Grant, grant_for, isolation_message, policy_denial
+from controller.core.start_first import next_name
 from controller.docker.create_args import create_args
 from controller.docker.parse import parse_network
 from controller.port.errors import ContainerRuntimeError
@@ -90,6 +91,8 @@ def test_an_isolated_agent_is_alone_on_its_internal_network_with_no_port_of_its_
     assert f"https_proxy=http://{EGRESS_ALIAS}:3128" in agent.env
     assert not [e for e in agent.env if e.startswith("http_proxy=")]  # busybox wget: no no_proxy
     assert not isolated.start_first
+    assert agent.dns == ("192.0.2.1",)  # no DNS beyond Docker's own resolver
+    assert create_args(agent, "net").host_config["dns"] == ["192.0.2.1"]
     # The platform's name for it is the gateway's on the workspace network.
     assert isolated.internal_url == naming.internal_url(REF.uid)
 
@@ -131,16 +134,19 @@ def test_a_change_of_the_allow_list_changes_the_gateway_not_the_agent() -> None:
     assert one.gateway.config_hash != two.gateway.config_hash
 
 
-def test_isolation_on_the_host_network_is_a_spec_that_cannot_be_realised() -> None:
+@pytest.mark.parametrize(("tier", "why"), [(4, "on the host's network"), (3, "privileged among the host's")])
+def test_isolation_of_a_tier_that_could_leave_it_is_a_spec_that_cannot_be_realised(
+    tier: int, why: str
+) -> None:
     result = plan_workspace(
         REF,
-        WorkspaceSpec.model_validate({"config": CONFIG, "tier": 4, "network": {"egress": "None"}}),
+        WorkspaceSpec.model_validate({"config": CONFIG, "tier": tier, "network": {"egress": "None"}}),
         ResolvedInputs(),
         SETTINGS,
     )
     assert isinstance(result, Cause)
     assert result.reason == Reason.INVALID_SPEC
-    assert "tier 4 runs on the host's network" in result.message
+    assert f"tier {tier} runs {why}" in result.message
 
 
 def test_the_gateway_replaces_the_image_entrypoint() -> None:
@@ -197,6 +203,7 @@ def gateway_plan(config_hash: str = "h") -> GatewayPlan:
         ("h", "created", True, "replace"),
         ("h", "dead", True, "replace"),
         ("h", "restarting", True, "keep"),
+        ("h", "paused", True, "replace"),
     ],
 )
 def test_gateway_steps(wanted: str | None, found: str | None, active: bool, step: str) -> None:
@@ -250,6 +257,11 @@ def test_an_absolute_request_goes_on_in_origin_form_without_proxy_headers() -> N
     assert request.forward == (
         b"GET /health?x=1 HTTP/1.1\r\nHost: peer:8000\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     )
+    # The origin is told the host the check allowed, not one the client names (no fronting).
+    fronted = parse_request(b"GET http://peer:8000/ HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+    assert not isinstance(fronted, str)
+    assert b"evil" not in fronted.forward
+    assert fronted.forward.startswith(b"GET / HTTP/1.1\r\nHost: peer:8000\r\n")
     default_port = parse_request(b"GET http://peer/ HTTP/1.0\r\n\r\n")
     assert not isinstance(default_port, str)
     assert default_port.port == 80
@@ -263,6 +275,13 @@ def test_an_absolute_request_goes_on_in_origin_form_without_proxy_headers() -> N
         b"CONNECT peer HTTP/1.1\r\n\r\n",
         b"garbage\r\n\r\n",
         b"GET http://peer:99999/ HTTP/1.1\r\n\r\n",
+        b"GET http://allowed@evil/ HTTP/1.1\r\n\r\n",
+        b"GET http://[::1]/ HTTP/1.1\r\n\r\n",
+        b"GET http://[::1/ HTTP/1.1\r\n\r\n",
+        b"CONNECT a.example.com:4\xb23 HTTP/1.1\r\n\r\n",
+        b"CONNECT allowed.com\x0b:443 HTTP/1.1\r\n\r\n",
+        b"CONNECT [::1]:443 HTTP/1.1\r\n\r\n",
+        b"CONNECT a.example.com:0 HTTP/1.1\r\n\r\n",
     ],
 )
 def test_what_is_not_a_proxy_request_is_refused_saying_why(head: bytes) -> None:
@@ -451,3 +470,39 @@ def test_allowed_egress_alone_constrains_nothing() -> None:
     grant = grant_of({"namespaceSelector": {}, "allowedEgress": ["*.anthropic.com:443"]})
     assert denial(grant) is None
     assert denial(grant, network={"egress": "AllowList", "allow": ["evil.test:443"]}) is None
+
+
+def test_a_policy_entry_with_a_port_out_of_range_covers_nothing_and_breaks_nothing() -> None:
+    assert not covered("api.example.com:443", ("api.example.com:99999", "x.example.com:0"))
+    assert covered("api.example.com:443", ("api.example.com:99999", "api.example.com:443"))
+
+
+def test_turning_isolation_off_under_start_first_keeps_the_gateway_while_the_isolated_agent_serves() -> None:
+    async def scenario() -> None:
+        world = isolated_world(updateStrategy="StartFirst")
+        await world.reconcile()
+        world.body["spec"].pop("network")
+        world.body["metadata"]["generation"] += 1
+        await world.reconcile()
+        # The open replacement starts beside the isolated agent, which serves (through its gateway).
+        assert world.runtime.by_name(next_name(NAME)) is not None
+        gateway = world.runtime.by_name(GATEWAY)
+        assert gateway is not None
+        assert gateway.state == "running"
+        assert world.status["endpoint"] == f"http://127.0.0.1:{gateway.host_port}"
+
+    asyncio.run(scenario())
+
+
+def test_a_gateway_that_cannot_be_removed_fails_the_pass_as_a_step() -> None:
+    async def scenario() -> None:
+        world = isolated_world()
+        await world.reconcile()
+        world.change_spec(suspend=True)
+        world.runtime.fail("remove_container", ContainerRuntimeError("device or resource busy"))
+        await world.reconcile()
+        assert world.cond("Synced")[0] == "False"
+        await world.reconcile()
+        assert world.runtime.by_name(GATEWAY) is None
+
+    asyncio.run(scenario())
