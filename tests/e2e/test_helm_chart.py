@@ -120,9 +120,10 @@ def test_other_values_change_exactly_what_they_name(helm: Helm) -> None:
             del expected["admissionregistration.k8s.io/v1", kind, "", name]
     deployment = expected["apps/v1", "Deployment", NAMESPACE, RELEASE]
     deployment["spec"]["replicas"] = 3
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = (
-        "registry.example.com/workspace-controller:v9.8.7"
-    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "registry.example.com/workspace-controller:v9.8.7"
+    # The gateways of isolated Workspaces run from the controller's image: named by the same values.
+    next(e for e in container["env"] if e["name"] == "WC_GATEWAY_IMAGE")["value"] = container["image"]
     rendered = objects(
         helm.render(
             "image.repository=registry.example.com/workspace-controller",
