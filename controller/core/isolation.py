@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from controller.core.gateway_env import ALLOW_ENV, LISTEN_ENV, PROXY_ENV, UPSTREAM_ENV
+from controller.core.labels import ROLE_LABEL
 from controller.core.naming import AGENT_PORT, LOOPBACK
-from controller.port.values import ContainerSpec, ObservedContainer, PortBinding
+from controller.port.values import ContainerSpec, FileTree, ObservedContainer, PortBinding
 
 if TYPE_CHECKING:
     from controller.api.workspace import Network
 
-ROLE_LABEL = "molecule.ai/role"
+NO_FILES = FileTree(root="/", files={})
+"""What is written into a gateway (nothing: its settings are its environment)."""
 GATEWAY_ROLE = "gateway"
 AGENT_ALIAS = "wc-agent"
 """The agent's name on its internal network, where the gateway reaches it (its container name would

@@ -43,6 +43,18 @@ def with_config_hash(labels: Mapping[str, str], config_hash: str) -> dict[str, s
     return {**labels, CONFIG_HASH_LABEL: config_hash}
 
 
+ROLE_LABEL = "molecule.ai/role"
+"""What a container other than the agent is for (`gateway`: an isolated agent's)."""
+CONTAINER_ONLY_LABELS = (CONFIG_HASH_LABEL, HOST_LABEL, ROLE_LABEL)
+"""Labels a container carries beyond its workspace's (its configuration, host and role)."""
+
+
+def workspace_labels_of(container_labels: Mapping[str, str]) -> dict[str, str]:
+    """A container's labels without what only containers carry: its workspace's, for the objects made
+    beside it (an isolated agent's network)."""
+    return {k: v for k, v in container_labels.items() if k not in CONTAINER_ONLY_LABELS}
+
+
 def owned(instance: str) -> dict[str, str]:
     """The labels selecting everything this controller instance owns (a label selector)."""
     return {MANAGED_LABEL: MANAGED_VALUE, INSTANCE_LABEL: instance}

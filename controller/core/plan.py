@@ -39,6 +39,7 @@ from controller.core.identity import WorkspaceRef
 from controller.core.images import registry_auth_for, select_image
 from controller.core.isolation import (
     AGENT_ALIAS,
+    NO_FILES,
     UNROUTED_DNS,
     GatewayPlan,
     agent_proxy_env,
@@ -297,7 +298,7 @@ def _gateway_plan(
         labels=owner_labels,
         restart_policy=RESTART_POLICY,
     )
-    config_hash = compute_config_hash(container, FileTree(root="/", files={}), None, None)
+    config_hash = compute_config_hash(container, NO_FILES, None, None)
     return GatewayPlan(
         container=dataclasses.replace(
             container, labels=labelling.with_config_hash(container.labels, config_hash)

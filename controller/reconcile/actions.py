@@ -37,7 +37,7 @@ from controller.core.identity import WorkspaceRef
 from controller.core.images import image_never_pulled_message, pulls_first, should_pull
 from controller.core.isolation import (
     EGRESS_ALIAS,
-    ROLE_LABEL,
+    NO_FILES,
     GatewayPlan,
     gateway_name,
     gateway_step,
@@ -60,7 +60,7 @@ from controller.core.start_first import (
 )
 from controller.port.errors import Conflict, ContainerRuntimeError, ImageNotFound, NotFound
 from controller.port.runtime import ContainerRuntime
-from controller.port.values import ContainerSpec, FileTree, ObservedContainer
+from controller.port.values import ContainerSpec, ObservedContainer
 from controller.reconcile.observer import Observer
 from controller.reconcile.recent_pulls import RecentPulls
 
@@ -509,9 +509,7 @@ class ActionRunner:
             return None
         if not spec.network_internal:
             return await self._runtime.ensure_network(spec.network)
-        owner = {
-            k: v for k, v in spec.labels.items() if k not in (labels.CONFIG_HASH_LABEL, labels.HOST_LABEL)
-        }
+        owner = labels.workspace_labels_of(spec.labels)
         return await self._runtime.ensure_network(spec.network, internal=True, labels=owner)
 
     async def gateway(
@@ -582,19 +580,14 @@ class ActionRunner:
         image is pulled when the host lacks it."""
         spec = self._on_host(gateway.container)
         shared = await self._ensure_network(spec)
-        owner = {
-            k: v
-            for k, v in spec.labels.items()
-            if k not in (labels.CONFIG_HASH_LABEL, labels.HOST_LABEL, ROLE_LABEL)
-        }
+        owner = labels.workspace_labels_of(spec.labels)
         internal = await self._runtime.ensure_network(gateway.internal_network, internal=True, labels=owner)
-        empty = FileTree(root="/tmp", files={})
         with self._observer.changing(spec.name):
             try:
-                container_id = await self._runtime.create_container(spec, empty, network_id=shared)
+                container_id = await self._runtime.create_container(spec, NO_FILES, network_id=shared)
             except ImageNotFound:
                 await self._runtime.pull_image(spec.image)
-                container_id = await self._runtime.create_container(spec, empty, network_id=shared)
+                container_id = await self._runtime.create_container(spec, NO_FILES, network_id=shared)
             await self._runtime.connect_network(container_id, internal, (EGRESS_ALIAS,))
             await self._runtime.start_container(container_id)
 
