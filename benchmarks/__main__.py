@@ -1,6 +1,6 @@
 """`python -m benchmarks` (or `make bench`): run every benchmark and print its ratios.
 
-`BENCH_ONLY=docker_cost`, `placement_scale`, `image_refresh`, `isolation` or `scale` runs that one
+`BENCH_ONLY=docker_cost`, `placement_scale`, `image_refresh`, `isolation`, `pools` or `scale` runs that one
 alone. `--quick` (`make bench BENCH_ARGS=--quick`) runs the scale benchmark small: a few minutes instead
 of the full run.
 """
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from benchmarks import docker_cost, image_refresh, isolation, placement_scale, scale
+from benchmarks import docker_cost, image_refresh, isolation, placement_scale, pools, scale
 
 
 def main() -> int:
@@ -24,6 +24,7 @@ def main() -> int:
         "placement_scale": placement_scale.main,
         "image_refresh": image_refresh.main,
         "isolation": isolation.main,
+        "pools": pools.main,
         "scale": lambda: scale.main(quick=args.quick),
     }
     only = os.environ.get("BENCH_ONLY", "").strip()

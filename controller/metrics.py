@@ -164,3 +164,15 @@ REFERENCED_OBJECTS = Gauge(
     "workspace_controller_referenced_objects",
     "Secrets and ConfigMaps kept because a Workspace references them (absent ones included).",
 )
+
+POOL_SLOTS = Gauge(
+    "workspace_controller_pool_slots",
+    "Warm slots of a WorkspacePool not bound to a Workspace, by state (ready, starting).",
+    ["namespace", "pool", "state"],
+)
+POOL_CLAIMS = Counter(
+    "workspace_controller_pool_claims_total",
+    "Workspaces of a pooled template by how they were served: bound to a warm slot, or made cold "
+    "(no ready slot whose container is theirs).",
+    ["namespace", "template", "result"],
+)

@@ -29,6 +29,7 @@ from prometheus_client import start_http_server
 from controller import docker, metrics
 from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
+from controller.api.pool import POOL_PLURAL
 from controller.api.template import TEMPLATE_PLURAL
 from controller.api.workspace import GROUP, PLURAL, VERSION
 from controller.core.selectors import selector_matches
@@ -44,6 +45,7 @@ from controller.reconcile.leadership import LeaderElector
 from controller.reconcile.loops import WorkspaceLoops
 from controller.reconcile.mirror import WatchMirror
 from controller.reconcile.policies import PolicyStore
+from controller.reconcile.pools import PoolManager
 from controller.reconcile.reconciler import Reconciler, Result
 from controller.reconcile.templates import TemplateStore
 from controller.reconcile.triggers import Triggers
@@ -85,6 +87,7 @@ class Controller:
     policies: PolicyStore
     triggers: Triggers
     loops: WorkspaceLoops = field(init=False)
+    pools: PoolManager = field(init=False)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     active: int = 0
 
@@ -98,6 +101,10 @@ class Controller:
             on_count=metrics.WORKSPACES.set,
             foreign_status=self.reconciler.status_is_not_ours,
         )
+        self.pools = PoolManager(
+            hosts=self.hosts, kube=self.kube, settings=self.settings, planner=self.reconciler.slot_template
+        )
+        self.reconciler.pools = self.pools
 
     @classmethod
     def build(cls, settings: ControllerSettings) -> Controller:
@@ -142,6 +149,7 @@ class Controller:
             # Who holds which workspace ID first: the loop's next pass reads it.
             for uid in self.reconciler.identities.observe(event_type, body):
                 self.triggers.wake(uid)
+            self.pools.workspace_event(event_type, body)
             self.loops.on_event(event_type, body)
         elif kind == POLICY_PLURAL:
             self.policies.policy_event(event_type, body)
@@ -151,6 +159,9 @@ class Controller:
             self.hosts.host_event(event_type, body)
         elif kind == TEMPLATE_PLURAL:
             self.reconciler.templates.template_event(event_type, body)
+            self.pools.template_changed()
+        elif kind == POOL_PLURAL:
+            self.pools.pool_event(event_type, body)
         elif kind == NAMESPACES:
             self.policies.namespace_event(event_type, body)
         elif kind in (SECRETS, CONFIG_MAPS):
@@ -179,11 +190,14 @@ class Controller:
             bodies = [b for b in bodies if selector_matches(selector, _labels(b))]
         self.hosts.scheduler.seed(bodies)
         self.reconciler.identities.seed(bodies)
+        for body in bodies:  # which warm slots are bound, before any is handed out
+            self.pools.workspace_event(None, body)
 
     def start_background(self) -> None:
         self.tasks = [
             asyncio.create_task(self.policies.publish_forever(), name="policy-publisher"),
             asyncio.create_task(self._forget_unseen_claims(), name="unseen-claims"),
+            asyncio.create_task(self.pools.run_forever(), name="warm-pools"),
         ]
 
     async def _forget_unseen_claims(self) -> None:
@@ -195,6 +209,7 @@ class Controller:
 
     async def close(self) -> None:
         await self.loops.close()
+        await self.pools.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -402,6 +417,11 @@ async def on_docker_host_event(type: str | None, body: kopf.Body, memo: kopf.Mem
 @kopf.on.event(GROUP, VERSION, TEMPLATE_PLURAL, registry=registry)
 async def on_template_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _deliver(memo, TEMPLATE_PLURAL, type, body)
+
+
+@kopf.on.event(GROUP, VERSION, POOL_PLURAL, registry=registry)
+async def on_pool_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _deliver(memo, POOL_PLURAL, type, body)
 
 
 @kopf.on.event("", "v1", SECRETS, registry=registry)

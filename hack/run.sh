@@ -49,10 +49,10 @@ fi
 k apply -f "$repo/crds" >/dev/null
 k wait --for=condition=Established --timeout=60s \
   crd/workspaces.molecule.ai crd/workspacepolicies.molecule.ai crd/effectiveworkspacepolicies.molecule.ai \
-  crd/dockerhosts.molecule.ai crd/workspacetemplates.molecule.ai >/dev/null
+  crd/dockerhosts.molecule.ai crd/workspacetemplates.molecule.ai crd/workspacepools.molecule.ai >/dev/null
 # Established is not yet served: the apiserver answers 429 until each new resource's storage is ready.
 for _ in $(seq 1 60); do
-  k get workspaces,workspacepolicies,effectiveworkspacepolicies,dockerhosts,workspacetemplates -A >/dev/null 2>&1 && break
+  k get workspaces,workspacepolicies,effectiveworkspacepolicies,dockerhosts,workspacetemplates,workspacepools -A >/dev/null 2>&1 && break
   sleep 0.5
 done
 # An admission policy installed earlier refuses Workspaces until the apiserver finds its (re-applied)

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from controller.api.crd import RESOURCES
 from tests.support.controller_process import ControllerProcess
 from tests.support.kubectl import Kubectl
 from tests.support.stack import (
@@ -80,7 +81,8 @@ def installed(kubectl: Kubectl) -> Kubectl:
     kubectl.run("apply", "-f", str(REPO / "crds"))
     kubectl.run("apply", "-f", str(REPO / "deploy" / "base" / "namespace.yaml"))
     kubectl.run("apply", "-f", str(REPO / "deploy" / "base" / "rbac.yaml"))
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/workspaces.molecule.ai")
+    crds = [f"crd/{resource.name}" for resource in RESOURCES]
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", *crds)
     return kubectl
 
 

@@ -1,5 +1,5 @@
-"""Generate the CustomResourceDefinitions (Workspace, WorkspacePolicy, EffectiveWorkspacePolicy) from the
-pydantic models.
+"""Generate the CustomResourceDefinitions (Workspace, WorkspacePolicy, EffectiveWorkspacePolicy, DockerHost,
+WorkspaceTemplate, WorkspacePool) from the pydantic models.
 
 pydantic emits JSON Schema 2020-12 ($defs, $ref, anyOf-null for optionals); the apiserver wants a *structural*
 OpenAPI v3 schema: every node typed, everything inline, no anyOf. ``structural_schema`` performs that
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from controller.api import dockerhost, policy, template
+from controller.api import dockerhost, policy, pool, template
 from controller.api import workspace as api
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -78,6 +78,26 @@ TEMPLATE_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Overridable", "type": "string", "jsonPath": ".spec.allowOverrides"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
+POOL_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Template", "type": "string", "jsonPath": ".spec.templateRef.name"},
+    {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    {"name": "Claimed", "type": "integer", "jsonPath": ".status.claimed", "priority": 1},
+    {"name": "Status", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        "priority": 1,
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+POOL_SCALE: dict[str, str] = {
+    "specReplicasPath": ".spec.replicas",
+    "statusReplicasPath": ".status.replicas",
+    "labelSelectorPath": ".status.selector",
+}
+"""The scale subresource: `kubectl scale` and a HorizontalPodAutoscaler set .spec.replicas."""
 POLICY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Tiers", "type": "string", "jsonPath": ".spec.tiers"},
     {"name": "Docker-Socket", "type": "boolean", "jsonPath": ".spec.dockerSocket"},
@@ -120,11 +140,13 @@ class Resource:
     short_names: tuple[str, ...] = ()
     status: bool = True
     cel_rules: bool = True
+    """False for an object only the controller writes from objects the rules already checked: its CEL
+    rules, repeated once per grant, would exceed the apiserver's cost budget for nothing."""
     undefaulted: tuple[str, ...] = ()
     """Fields of the spec left without a default (the ones below them keep theirs): unset stays unset,
     so that a template's value can fill it; the controller applies the model's default after that."""
-    """False for an object only the controller writes from objects the rules already checked: its CEL
-    rules, repeated once per grant, would exceed the apiserver's cost budget for nothing."""
+    scale: Mapping[str, str] | None = None
+    """The scale subresource (specReplicasPath, statusReplicasPath, labelSelectorPath), if it has one."""
 
     @property
     def name(self) -> str:
@@ -183,7 +205,24 @@ DOCKER_HOST = Resource(
     HOST_PRINTER_COLUMNS,
     dockerhost.HOST_SHORT_NAMES,
 )
-RESOURCES = (WORKSPACE, WORKSPACE_POLICY, EFFECTIVE_WORKSPACE_POLICY, DOCKER_HOST, WORKSPACE_TEMPLATE)
+WORKSPACE_POOL = Resource(
+    pool.WorkspacePool,
+    pool.POOL_KIND,
+    pool.POOL_PLURAL,
+    pool.POOL_SINGULAR,
+    "Namespaced",
+    POOL_PRINTER_COLUMNS,
+    pool.POOL_SHORT_NAMES,
+    scale=POOL_SCALE,
+)
+RESOURCES = (
+    WORKSPACE,
+    WORKSPACE_POLICY,
+    EFFECTIVE_WORKSPACE_POLICY,
+    DOCKER_HOST,
+    WORKSPACE_TEMPLATE,
+    WORKSPACE_POOL,
+)
 CRD_PATH = WORKSPACE.path
 
 
@@ -305,8 +344,13 @@ def build_crd(resource: Resource = WORKSPACE) -> dict[str, Any]:
         "storage": True,
         "schema": {"openAPIV3Schema": openapi_schema(resource)},
     }
+    subresources: dict[str, Any] = {}
     if resource.status:
-        version["subresources"] = {"status": {}}
+        subresources["status"] = {}
+    if resource.scale is not None:
+        subresources["scale"] = dict(resource.scale)
+    if subresources:
+        version["subresources"] = subresources
     version["additionalPrinterColumns"] = [dict(column) for column in resource.printer_columns]
     names: dict[str, Any] = {
         "kind": resource.kind,

@@ -20,6 +20,7 @@ from typing import Literal
 
 from controller.core import labels
 from controller.core.causes import Cause, Reason
+from controller.core.identity import WorkspaceRef
 
 VolumeVerdict = Literal["own", "adopt"]
 
@@ -29,7 +30,7 @@ def volume_verdict(
     found: Mapping[str, str],
     *,
     instance: str,
-    uid: str,
+    workspace: WorkspaceRef,
     adopt: bool,
     adopted: Collection[str],
     platform_named: bool,
@@ -38,9 +39,9 @@ def volume_verdict(
     """What to do with the volume `name` whose labels are `found` (the adapter's answer to "ensure");
     `platform_named`: the names come from spec.workspaceID, not the uid; `exists(uid)`: whether a
     Workspace with that uid exists (when in doubt, it does)."""
-    owner = labels.read_owner(found, instance)
-    if owner is not None and owner.uid == uid:
+    if labels.owns(found, instance, workspace):
         return "own"
+    owner = labels.read_owner(found, instance)
     if labels.INSTANCE_LABEL not in found and not platform_named:
         return "own"
     if labels.INSTANCE_LABEL not in found:
@@ -61,7 +62,12 @@ def volume_verdict(
             Reason.VOLUME_CONFLICT,
             f"volume {name} belongs to another controller or Workspace; it is never shared: remove it",
         )
-    retained = found.get(labels.DELETION_POLICY_LABEL) == "Retain" and not exists(owner.uid)
+    # A slot's (`core.pools`): its uid label is the slot's ID, which an annotation can name; never taken.
+    retained = (
+        found.get(labels.DELETION_POLICY_LABEL) == "Retain"
+        and labels.SLOT_LABEL not in found
+        and not exists(owner.uid)
+    )
     if retained and (adopt or name in adopted):
         return "adopt"
     if retained:

@@ -57,6 +57,8 @@ class Reason(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     TEMPLATE_NOT_FOUND = "TemplateNotFound"
     TEMPLATE_OVERRIDE_DENIED = "TemplateOverrideDenied"
+    SLOT_NOT_BOUND = "SlotNotBound"
+    NOT_POOLABLE = "NotPoolable"
     UNSCHEDULABLE = "Unschedulable"
     PLACEMENT_CONFLICT = "PlacementConflict"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"

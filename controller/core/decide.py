@@ -39,6 +39,7 @@ from typing import Literal
 
 from controller.core import labels
 from controller.core.causes import Cause, Reason
+from controller.core.identity import WorkspaceRef
 from controller.core.plan import ContainerPlan, needs_session_reset
 from controller.core.start_first import (
     Abandon,
@@ -91,15 +92,15 @@ class Observation:
         container: ObservedContainer | None,
         *,
         instance: str,
-        uid: str,
+        workspace: WorkspaceRef,
         next_: ObservedContainer | None = None,
         retired: ObservedContainer | None = None,
     ) -> Observation:
         return cls(
             container,
-            owned=_ours(container, instance, uid),
-            next=next_ if _ours(next_, instance, uid) else None,
-            retired=retired if _ours(retired, instance, uid) else None,
+            owned=_ours(container, instance, workspace),
+            next=next_ if _ours(next_, instance, workspace) else None,
+            retired=retired if _ours(retired, instance, workspace) else None,
         )
 
     @property
@@ -108,9 +109,8 @@ class Observation:
         return self.container is not None and labels.made_by_go_provisioner(self.container.labels)
 
 
-def _ours(container: ObservedContainer | None, instance: str, uid: str) -> bool:
-    owner = labels.read_owner(container.labels, instance) if container is not None else None
-    return owner is not None and owner.uid == uid
+def _ours(container: ObservedContainer | None, instance: str, workspace: WorkspaceRef) -> bool:
+    return container is not None and labels.owns(container.labels, instance, workspace)
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,28 @@ from controller.core.causes import Cause, Reason
 class WorkspaceRef:
     """A Workspace: its Kubernetes identity (uid, namespace, name) and the platform's ID for it.
 
-    `platform_id` is spec.workspaceID when the platform gave one. `workspace_id` is what every Docker name,
-    WORKSPACE_ID and the internal URL derive from: the platform's ID, or else the uid. Ownership of Docker
-    objects stays with the uid (its label): two Workspaces may claim one ID, never one object.
+    `platform_id` is spec.workspaceID when the platform gave one. `slot` is the warm pool slot the
+    Workspace was bound to (`core.pools`), when it was. `workspace_id` is what every Docker name,
+    WORKSPACE_ID and the internal URL derive from: the platform's ID, else the slot's, else the uid.
+    Ownership of Docker objects goes by `owner_uid` (their uid label): the uid, or the slot's ID for a
+    Workspace bound to a slot (the container was made, and labelled, before the Workspace existed). Two
+    Workspaces may claim one ID, never one object.
     """
 
     uid: str
     namespace: str
     name: str
     platform_id: str = ""
+    slot: str = ""
 
     @property
     def workspace_id(self) -> str:
-        return self.platform_id or self.uid
+        return self.platform_id or self.slot or self.uid
+
+    @property
+    def owner_uid(self) -> str:
+        """The uid label of this Workspace's Docker objects."""
+        return self.slot or self.uid
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

@@ -24,18 +24,25 @@ HOST_LABEL = "molecule.ai/docker-host"
 # The Workspace's deletionPolicy, for the orphan sweep: a Workspace that vanished without its finalizer
 # running leaves only these labels to say whether its volumes may go.
 DELETION_POLICY_LABEL = "molecule.ai/deletion-policy"
+SLOT_LABEL = "molecule.ai/pool-slot"
+"""On the objects of a warm pool slot (`core.pools`), and of the Workspace bound to it since: the slot's
+ID, which is also their uid label. The objects of a slot not yet bound name its WorkspacePool in their
+name label."""
 
 
 def workspace_labels(instance: str, workspace: WorkspaceRef, deletion_policy: str) -> dict[str, str]:
     """Labels on every object of a workspace (container and volumes)."""
-    return {
+    made = {
         MANAGED_LABEL: MANAGED_VALUE,
         INSTANCE_LABEL: instance,
-        UID_LABEL: workspace.uid,
+        UID_LABEL: workspace.owner_uid,
         NAMESPACE_LABEL: workspace.namespace,
         NAME_LABEL: workspace.name,
         DELETION_POLICY_LABEL: deletion_policy,
     }
+    if workspace.slot:
+        made[SLOT_LABEL] = workspace.slot
+    return made
 
 
 def with_config_hash(labels: Mapping[str, str], config_hash: str) -> dict[str, str]:
@@ -65,6 +72,15 @@ def owned_by_workspace(instance: str, uid: str) -> dict[str, str]:
     return {**owned(instance), UID_LABEL: uid}
 
 
+def owned_by(instance: str, workspace: WorkspaceRef) -> dict[str, str]:
+    """The labels selecting everything of `workspace` (as `owns` judges it): a slot's objects by its
+    slot and namespace labels too."""
+    selector = owned_by_workspace(instance, workspace.owner_uid)
+    if workspace.slot:
+        selector.update({NAMESPACE_LABEL: workspace.namespace, SLOT_LABEL: workspace.slot})
+    return selector
+
+
 def is_owned_by(labels: Mapping[str, str] | None, instance: str) -> bool:
     labels = labels or {}
     return labels.get(MANAGED_LABEL) == MANAGED_VALUE and labels.get(INSTANCE_LABEL) == instance
@@ -85,6 +101,19 @@ def read_owner(labels: Mapping[str, str] | None, instance: str) -> WorkspaceRef 
     if not uid or not namespace or not name:
         return None
     return WorkspaceRef(uid=uid, namespace=namespace, name=name)
+
+
+def owns(labels: Mapping[str, str] | None, instance: str, workspace: WorkspaceRef) -> bool:
+    """Whether an object with these labels is `workspace`'s: this instance's, with its owner uid. A slot's
+    objects (a bound Workspace's uid label is its slot's ID, which it names in an annotation) are its only
+    when they carry the slot label and are of its namespace: an annotation written by hand never reaches
+    another namespace's objects, nor any object not made for a slot."""
+    owner = read_owner(labels, instance)
+    if owner is None or owner.uid != workspace.owner_uid:
+        return False
+    if not workspace.slot:
+        return True
+    return owner.namespace == workspace.namespace and (labels or {}).get(SLOT_LABEL) == workspace.slot
 
 
 def read_config_hash(labels: Mapping[str, str] | None) -> str | None:

@@ -30,6 +30,15 @@ def container_name(workspace_id: str) -> str:
     return f"{CONTAINER_NAME_PREFIX}{short_id(workspace_id)}"
 
 
+WARM_SUFFIX = "-warm"
+"""A warm pool slot's container is named ``ws-<slot12>-warm`` until a Workspace is bound to it; the
+binding renames it to ``ws-<slot12>`` (so what is warm, and what is taken, is plain in ``docker ps``)."""
+
+
+def warm_name(workspace_id: str) -> str:
+    return f"{container_name(workspace_id)}{WARM_SUFFIX}"
+
+
 def config_volume_name(workspace_id: str) -> str:
     return f"{container_name(workspace_id)}-configs"
 
@@ -47,7 +56,7 @@ def workspace_volume_of(workspace: WorkspaceRef) -> str:
     named it; ``ws-<uid12>-workspace`` otherwise."""
     if workspace.platform_id:
         return f"{CONTAINER_NAME_PREFIX}{workspace.platform_id}-workspace"
-    return workspace_volume_name(workspace.uid)
+    return workspace_volume_name(workspace.workspace_id)
 
 
 def internal_url(workspace_id: str) -> str:

@@ -331,7 +331,12 @@ def compute_config_hash(
     for optional in OPTIONAL_CONTAINER_FIELDS:
         if spec.get(optional) is None:
             spec.pop(optional, None)  # unset, as before the field existed: no recreate on upgrade
-    spec["labels"] = {k: v for k, v in container.labels.items() if k != labelling.CONFIG_HASH_LABEL}
+    unhashed = {labelling.CONFIG_HASH_LABEL}
+    if labelling.SLOT_LABEL in container.labels:
+        # A warm slot's container names its pool; the Workspace bound to it names itself: the same
+        # container either way (only ever with the slot label, so no other container's hash moves).
+        unhashed.add(labelling.NAME_LABEL)
+    spec["labels"] = {k: v for k, v in container.labels.items() if k not in unhashed}
     material = {
         "scheme": CONFIG_HASH_SCHEME,
         "container": spec,

@@ -4,7 +4,8 @@ kopf watches Workspaces and manages the finalizer; this client patches `/status`
 ConfigMaps a Workspace references, creates the generated auth-token Secret, posts Events and lists
 Workspaces for the orphan sweep. It authenticates with the same credentials kopf logs in with.
 It also reads WorkspacePolicies and Namespaces, writes the policies' status and publishes the
-EffectiveWorkspacePolicy. `KubeApi` is what the rest of the controller may ask of it (unit tests give it
+EffectiveWorkspacePolicy; it lists WorkspacePools, writes their status and annotates the Workspace a
+warm agent is bound to. `KubeApi` is what the rest of the controller may ask of it (unit tests give it
 an in-memory stand-in).
 """
 
@@ -24,6 +25,7 @@ import kopf
 from controller import metrics
 from controller.api.dockerhost import HOST_PLURAL
 from controller.api.policy import EFFECTIVE_PLURAL, POLICY_PLURAL
+from controller.api.pool import POOL_PLURAL
 from controller.api.template import TEMPLATE_PLURAL
 from controller.api.workspace import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from controller.core.identity import WorkspaceRef
@@ -216,6 +218,44 @@ class KubeClient:
         partial list."""
         path = self.workspace_path(namespace) if namespace else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
         return await self._list_all(path, page_size)
+
+    async def annotate_workspace(
+        self, namespace: str, name: str, uid: str, annotations: Mapping[str, str | None]
+    ) -> None:
+        """Set (or, for None, remove) annotations of this very Workspace: a merge patch of
+        metadata.annotations with metadata.uid in it, so that a namesake created since is refused
+        (409 Conflict) rather than annotated. Raises ApiError, a 404 included."""
+        await self.request(
+            "PATCH",
+            self.workspace_path(namespace, name),
+            body={"metadata": {"uid": uid, "annotations": dict(annotations)}},
+            content_type="application/merge-patch+json",
+        )
+
+    # --- WorkspacePools ----------------------------------------------------------------------------
+
+    @staticmethod
+    def pool_path(namespace: str, name: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{POOL_PLURAL}"
+        return f"{base}/{name}" if name else base
+
+    async def list_pools(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every WorkspacePool in the cluster (or one namespace), all pages."""
+        path = self.pool_path(namespace) if namespace else f"/apis/{GROUP}/{VERSION}/{POOL_PLURAL}"
+        return await self._list_all(path)
+
+    async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """A merge patch of the pool's status; a pool deleted meanwhile is no error."""
+        try:
+            await self.request(
+                "PATCH",
+                self.pool_path(namespace, name) + "/status",
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
 
     # --- WorkspacePolicies, the effective policy, Namespaces ------------------------------------------
 

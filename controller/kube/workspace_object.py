@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.core.conditions import parse_time
 from controller.core.identity import WorkspaceRef
+from controller.core.pools import bound_slot
 
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 """Flux's "reconcile now" annotation; its value is echoed in status.lastHandledReconcileAt once handled."""
@@ -47,17 +48,21 @@ class WorkspaceObject:
     def from_body(cls, body: Mapping[str, Any]) -> WorkspaceObject:
         meta = body.get("metadata") or {}
         spec = body.get("spec") or {}
-        platform_id = spec.get("workspaceID")
+        given = spec.get("workspaceID")
+        platform_id = given if isinstance(given, str) else ""
+        uid = str(meta.get("uid", ""))
+        status = body.get("status") or {}
         return cls(
             ref=WorkspaceRef(
-                uid=str(meta.get("uid", "")),
+                uid=uid,
                 namespace=str(meta.get("namespace", "")),
                 name=str(meta.get("name", "")),
-                platform_id=platform_id if isinstance(platform_id, str) else "",
+                platform_id=platform_id,
+                slot=bound_slot(meta.get("annotations") or {}, status, uid=uid, platform_id=platform_id),
             ),
             generation=int(meta.get("generation") or 0),
             spec=dict(spec),
-            status=dict(body.get("status") or {}),
+            status=dict(status),
             annotations=dict(meta.get("annotations") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
             created=parse_time(str(meta["creationTimestamp"])) if meta.get("creationTimestamp") else None,

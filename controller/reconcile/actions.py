@@ -301,7 +301,7 @@ class ActionRunner:
                 volume.name,
                 found.labels,
                 instance=self._instance,
-                uid=plan.workspace.uid,
+                workspace=plan.workspace,
                 adopt=plan.adopt,
                 adopted=self._adopted,
                 platform_named=bool(plan.workspace.platform_id),
@@ -334,8 +334,7 @@ class ActionRunner:
             # pass rather than duplicated; anyone else's is a conflict the user must resolve.
             self._observer.touched(plan.name)
             existing = await self._observer.observe(plan.name)
-            owner = labels.read_owner(existing.labels, self._instance) if existing else None
-            if existing is not None and (owner is None or owner.uid != plan.workspace.uid):
+            if existing is not None and not labels.owns(existing.labels, self._instance, plan.workspace):
                 legacy = labels.made_by_go_provisioner(existing.labels)
                 raise StepFailed(Failure(name_conflict(plan.name, legacy=legacy), stalled=True)) from None
             journal.requeue_after = ADOPT_REQUEUE
@@ -483,8 +482,7 @@ class ActionRunner:
         report (and, made by the Go provisioner, to adopt), before any about its volumes."""
         self._observer.touched(plan.name)
         existing = await self._observer.observe(plan.name)
-        owner = labels.read_owner(existing.labels, self._instance) if existing else None
-        if existing is None or (owner is not None and owner.uid == plan.workspace.uid):
+        if existing is None or labels.owns(existing.labels, self._instance, plan.workspace):
             return None
         return name_conflict(plan.name, legacy=labels.made_by_go_provisioner(existing.labels))
 
@@ -493,7 +491,7 @@ class ActionRunner:
         Found in the resync's list of everyone's containers, not by a list of its own."""
         workspace = plan.workspace
         ours = (plan.name, next_name(plan.name), retired_name(plan.name), gateway_name(plan.name))
-        for stray in await self._observer.owned_by(workspace.uid, ours):
+        for stray in await self._observer.owned_by(workspace, ours):
             if stray.id in self._removed or (stray.name == ours[-1] and is_gateway(stray.labels)):
                 continue  # removed already; or the gateway, which is the gateway step's to keep or remove
             # Under its own name too: a create is decided once that name holds no container, so the list
@@ -514,7 +512,7 @@ class ActionRunner:
 
     async def gateway(
         self,
-        uid: str,
+        workspace: WorkspaceRef,
         agent: str,
         gateway: GatewayPlan | None,
         journal: Journal,
@@ -530,7 +528,7 @@ class ActionRunner:
         if gateway is None and not self._observer.listed(name):
             return None  # no gateway wanted, and none left from when it was: no call at all
         found = await self._observer.observe(name)
-        if found is not None and not self._owned_by(found, uid):
+        if found is not None and not labels.owns(found.labels, self._instance, workspace):
             if gateway is not None and active:
                 raise StepFailed(Failure(name_conflict(name, legacy=False), stalled=True))
             return None
@@ -565,7 +563,7 @@ class ActionRunner:
             # else's is a conflict to resolve.
             self._observer.touched(name)
             holder = await self._observer.observe(name)
-            if holder is not None and not self._owned_by(holder, uid):
+            if holder is not None and not labels.owns(holder.labels, self._instance, workspace):
                 raise StepFailed(Failure(name_conflict(name, legacy=False), stalled=True)) from None
             journal.requeue_after = ADOPT_REQUEUE
             return None
@@ -590,10 +588,6 @@ class ActionRunner:
                 container_id = await self._runtime.create_container(spec, NO_FILES, network_id=shared)
             await self._runtime.connect_network(container_id, internal, (EGRESS_ALIAS,))
             await self._runtime.start_container(container_id)
-
-    def _owned_by(self, container: ObservedContainer, uid: str) -> bool:
-        owner = labels.read_owner(container.labels, self._instance)
-        return owner is not None and owner.uid == uid
 
     async def _touching(self, name: str, call: Awaitable[None]) -> None:
         """Run a call that changes the container: the observer's list no longer speaks for it, even if

@@ -461,6 +461,8 @@ class HostRegistry:
         """The Workspaces on host `name` take a look (its list was refreshed, or its state changed), and
         so do those on no host yet (waiting for a Secret, for room, or not looked at yet), but those in
         `quiet`. `routine`: see `Triggers.wake`."""
+        if quiet is not None:
+            quiet = {self._triggers.resolve(uid) for uid in quiet}  # a bound slot's label: its Workspace
         for uid in self._triggers.registered():
             if self.scheduler.host_of(uid) in (None, name) and (quiet is None or uid not in quiet):
                 self._triggers.wake(uid, routine=routine)

@@ -84,7 +84,11 @@ class WorkspaceLoops:
             self._forget(WorkspaceObject.from_body(body).ref)
             self._counted()
             return
+        before = self._bodies.get(uid)
         self._bodies[uid] = body = kept(body)
+        ref = WorkspaceObject.from_body(body).ref
+        self._triggers.alias(ref.owner_uid, uid)
+        rebound = before is not None and WorkspaceObject.from_body(before).ref.slot != ref.slot
         if uid not in self._tasks:
             self._triggers.register(uid, str((body.get("metadata") or {}).get("namespace", "")))
             self._tasks[uid] = asyncio.create_task(self._run(uid), name=f"workspace-{uid}")
@@ -97,7 +101,9 @@ class WorkspaceLoops:
         # The very version a pass already started from asks for nothing more (the watch brings the
         # finalizer this loop added, say, while the pass that followed it is under way).
         version = (body.get("metadata") or {}).get("resourceVersion")
-        if needs_attention(body) and (version is None or version != self._passed_version.get(uid)):
+        if rebound or (
+            needs_attention(body) and (version is None or version != self._passed_version.get(uid))
+        ):
             self._triggers.wake(uid)
         elif self._foreign_status(uid, body.get("status") or {}):
             self._triggers.wake(uid)  # a status written by someone else: the next pass writes the truth

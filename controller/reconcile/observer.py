@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from controller import metrics
 from controller.api.workspace import ContainerStatus
 from controller.core import labels
+from controller.core.identity import WorkspaceRef
 from controller.core.list_confirmation import confirmed
 from controller.port.runtime import ContainerRuntime
 from controller.port.values import ContainerEvent, ObservedContainer
@@ -48,6 +49,7 @@ class Snapshot:
 class Observer:
     def __init__(self, runtime: ContainerRuntime, instance: str) -> None:
         self._runtime = runtime
+        self._instance = instance
         self._filter = labels.owned(instance)
         self._snapshot: Snapshot | None = None
         self._details: dict[str, ObservedContainer] = {}
@@ -125,7 +127,7 @@ class Observer:
         elif event.kind == "destroy":
             self._last_exit.pop(event.container_id, None)
 
-    async def owned_by(self, uid: str, names: tuple[str, ...] = ()) -> list[ObservedContainer]:
+    async def owned_by(self, workspace: WorkspaceRef, names: tuple[str, ...] = ()) -> list[ObservedContainer]:
         """The containers labelled for Workspace `uid`, whatever their names (a rename by hand included),
         from the last list. The list is taken again first (one call, for everyone) when it cannot speak
         for them: there is none, or this controller changed one of `names` since (a container made after
@@ -133,7 +135,7 @@ class Observer:
         snapshot = self._snapshot
         if snapshot is None or any(self._changed_at.get(n, 0.0) >= snapshot.taken_at for n in names):
             snapshot = await self.refresh()
-        return [c for c in snapshot.by_name.values() if c.labels.get(labels.UID_LABEL) == uid]
+        return [c for c in snapshot.by_name.values() if labels.owns(c.labels, self._instance, workspace)]
 
     def news(self, event: ContainerEvent) -> bool:
         """Whether the event may say something the last inspect of its container did not: the `create`

@@ -21,6 +21,7 @@ from typing import Any
 from controller import metrics
 from controller.core import labels
 from controller.core.orphans import Candidate, SweepPlan, orphaned_networks, plan_sweep
+from controller.core.pools import live_owner_uids
 from controller.kube.client import ApiError, KubeApi
 from controller.port.errors import ContainerRuntimeError
 from controller.port.runtime import ContainerRuntime
@@ -84,7 +85,7 @@ class OrphanSweeper:
             )
         except ApiError as exc:
             return self._skip(f"the Workspace list could not be read completely: {exc}")
-        live = {str((w.get("metadata") or {}).get("uid")) for w in workspaces}
+        live = live_owner_uids(workspaces, [(c.name, c.labels) for c in containers])
 
         plan = plan_sweep(
             [Candidate(c.name, c.labels, c.created, c.id) for c in containers],

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from controller import metrics
 from controller.api.workspace import (
     WORKSPACE_ID_IMMUTABLE_MESSAGE,
     AdoptedStatus,
@@ -33,6 +34,7 @@ from controller.core import labels, naming
 from controller.core.backoff import backoff
 from controller.core.causes import Cause, Reason
 from controller.core.conditions import ConditionType, find_condition, format_time
+from controller.core.configfiles import new_auth_token
 from controller.core.crashloop import RestartHistory, crash_loop_cause
 from controller.core.decide import (
     ACTIVE_STATES,
@@ -66,6 +68,15 @@ from controller.core.own_writes import OwnWrites
 from controller.core.placement import Unschedulable, placement_conflict, runtime_missing
 from controller.core.plan import ContainerPlan, plan_workspace
 from controller.core.policy import policy_denial
+from controller.core.pools import (
+    NOT_POOLED_ISOLATED,
+    NOT_POOLED_TOKEN,
+    bound_ref,
+    confirmed,
+    may_claim,
+    slot_ref,
+    unbound_message,
+)
 from controller.core.progress import deadline_left
 from controller.core.redact import redact_cause
 from controller.core.start_first import (
@@ -87,6 +98,7 @@ from controller.core.status import (
     status_changed,
     warnings,
 )
+from controller.core.templates import template_name
 from controller.kube.client import ApiError, KubeApi
 from controller.kube.event_recorder import EventRecorder
 from controller.kube.inputs import InputResolver
@@ -100,6 +112,7 @@ from controller.reconcile.hosts import Host, HostRegistry
 from controller.reconcile.identities import IdentityIndex
 from controller.reconcile.image_digests import ImageDigests
 from controller.reconcile.policies import PolicyStore
+from controller.reconcile.pools import PoolManager, SlotTemplate
 from controller.reconcile.registry_digests import RegistryDigests
 from controller.reconcile.templates import Resolved, TemplateStore
 from controller.reconcile.workspace_series import WorkspaceSeries
@@ -157,6 +170,10 @@ class _Memory:
     """spec.hibernation: the samples found no traffic for idleAfter (the next pass hibernates it)."""
     expiry_told: bool = False
     """The Expired Event was posted for the shutdown time that has come."""
+    slot: str = ""
+    """The warm slot this pass bound the Workspace to (until the watch brings its annotation)."""
+    claim_tried: bool = False
+    """A warm slot was looked for (once: a Workspace no slot served is made cold)."""
 
 
 @dataclass
@@ -224,6 +241,8 @@ class Reconciler:
         self.registry_digests = RegistryDigests(clock=clock)
         self._series = WorkspaceSeries()
         self._image_digests = ImageDigests()
+        self.pools: PoolManager | None = None
+        """Warm pools (set by the operator): a new Workspace of a pool's template is bound to a slot."""
 
     def forget(self, ref: WorkspaceRef) -> None:
         """Drop what is remembered of a Workspace that is gone (its room on its host included)."""
@@ -253,6 +272,7 @@ class Reconciler:
             if obj.ref.uid in self._finalized:
                 return Result("success")
             memory = self._memory.setdefault(obj.ref.uid, _Memory())
+            obj = _with_slot(obj, memory)
             stored = self._stored.get(obj.ref.uid)
             if stored is not None and stored.behind(obj.status, time.monotonic()):
                 # Read before the watch brought this controller's latest write: that is the status now.
@@ -361,6 +381,10 @@ class Reconciler:
             return PassOutcome(stalled=Cause(Reason.INVALID_SPEC, _validation_message(exc)))
         work.resolved = (spec.runtime, spec.tier)
         spec = self._hibernation(work, await self._expiry(work, spec, memory), memory)
+        if work.denied is None and self.pools is not None and not memory.claim_tried:
+            memory.claim_tried = True
+            if not spec.suspend and may_claim(obj.spec, obj.status, obj.ref):
+                obj = await self._claim(work, spec, memory)
         recorded = obj.status.get("workspaceID")
         if recorded and recorded != obj.ref.workspace_id:
             # The schema refuses the change; this holds where its rule is not enforced: the objects keep
@@ -400,6 +424,14 @@ class Reconciler:
                 start_first=plan is not None and plan.start_first,
                 recorded=work.previous.container,
             )
+            if not observed.owned and not confirmed(obj.ref, obj.status, memory.slot):
+                # Bound only by an annotation: it holds where the slot's container is this namespace's
+                # (a crash between the binding and its status); else nothing is made under that ID.
+                warm = await host.observer.observe(naming.warm_name(obj.ref.slot))
+                if warm is None or not labels.owns(warm.labels, self._settings.instance, obj.ref):
+                    cause = Cause(Reason.SLOT_NOT_BOUND, unbound_message(obj.ref.slot, obj.ref.namespace))
+                    return PassOutcome(stalled=cause, suspended=spec.suspend, host=host.name)
+                memory.slot = obj.ref.slot
             history = self._history(obj, memory, observed, plan, work.previous)
             refresh = await self._refresh(work, plan, host, observed, memory)
             if refresh is not None and refresh.verdict.apply:
@@ -413,7 +445,7 @@ class Reconciler:
             gateway_error: Cause | None = None
             try:
                 gateway_port = await runner.gateway(
-                    obj.ref.uid,
+                    obj.ref,
                     naming.container_name(obj.ref.workspace_id),
                     plan.gateway if plan is not None else None,
                     work.journal,
@@ -500,6 +532,84 @@ class Reconciler:
             token_secret=plan.auth_token_secret if plan else None,
             suspended=spec.suspend,
         )
+
+    async def _claim(self, work: _Pass, spec: WorkspaceSpec, memory: _Memory) -> WorkspaceObject:
+        """Bind a new Workspace to a warm slot of a pool of its template whose container is the one its
+        own spec makes under the slot's identity (`core.pools`); the Workspace as the pass goes on with
+        it (bound, or as it was: made cold)."""
+        obj = work.obj
+        pools = self.pools
+        template = template_name(obj.spec)
+        if pools is None or template is None:
+            return obj
+        if not pools.pools_of(obj.ref.namespace, template):
+            return obj  # no pool of its template: not counted
+        bound = await self._bind(work, spec, memory, pools, template)
+        result = "bound" if bound is not obj else "cold"
+        metrics.POOL_CLAIMS.labels(obj.ref.namespace, template, result).inc()
+        return bound
+
+    async def _bind(
+        self, work: _Pass, spec: WorkspaceSpec, memory: _Memory, pools: PoolManager, template: str
+    ) -> WorkspaceObject:
+        obj = work.obj
+        candidates = pools.candidates(obj.ref.namespace, template)
+        if not candidates:
+            return obj
+        grant = await self._policies.grant(obj.ref.namespace)
+        if policy_denial(spec, obj.ref.namespace, grant, self._policies.default_image_prefix) is not None:
+            return obj
+        inputs = await self._inputs.resolve(obj.ref, spec)
+        if isinstance(inputs, Cause):
+            return obj
+        for slot in candidates:
+            bound = bound_ref(obj.ref, slot.id)
+            plan = plan_workspace(bound, spec, inputs, self._settings, grant)
+            if isinstance(plan, Cause) or plan.gateway is not None or plan.config_hash != slot.config_hash:
+                continue
+            if not await pools.bind(obj.ref, slot, plan):
+                continue
+            memory.slot, memory.host = slot.id, slot.host
+            work.obj = dataclasses.replace(obj, ref=bound)
+            work.journal.note(
+                "Claimed",
+                f"bound to warm container {plan.name} of WorkspacePool {slot.pool} on DockerHost {slot.host}",
+            )
+            return work.obj
+        return obj
+
+    async def slot_template(self, namespace: str, pool: str, spec: Mapping[str, Any]) -> SlotTemplate | Cause:
+        """What the warm slots of WorkspacePool `pool` are made from now (its template, as a Workspace
+        naming it and nothing else would be), or why none can be made."""
+        resolved = await self.templates.resolve(namespace, spec)
+        if isinstance(resolved, Cause):
+            return resolved
+        try:
+            model = WorkspaceSpec.model_validate(resolved.spec)
+        except ValidationError as exc:
+            return Cause(Reason.INVALID_SPEC, _validation_message(exc))
+        grant = await self._policies.grant(namespace)
+        denial = policy_denial(model, namespace, grant, self._policies.default_image_prefix)
+        if denial is not None:
+            return denial
+        if is_isolated(model.network):
+            return Cause(Reason.NOT_POOLABLE, NOT_POOLED_ISOLATED)
+        if model.auth_token is not None and model.auth_token.secret_ref is not None:
+            return Cause(Reason.NOT_POOLABLE, NOT_POOLED_TOKEN)
+        # The inputs a Workspace of the template reads (env from Secrets, ConfigMaps, pull secrets), but
+        # its token: each Workspace's own, written when it is bound (a stand-in plans the same file).
+        probe = WorkspaceRef(uid=f"pool/{namespace}/{pool}", namespace=namespace, name=pool)
+        inputs = await self._inputs.resolve(probe, model.model_copy(update={"auth_token": None}))
+        if isinstance(inputs, Cause):
+            return inputs
+        if model.auth_token is not None:
+            inputs = dataclasses.replace(inputs, auth_token=new_auth_token())
+
+        def plan(slot: str) -> ContainerPlan | Cause:
+            return plan_workspace(slot_ref(namespace, pool, slot), model, inputs, self._settings, grant)
+
+        request = self._scheduler.request(model.tier, model.container_runtime)
+        return SlotTemplate(plan, request, model.placement)
 
     async def _expiry(self, work: _Pass, spec: WorkspaceSpec, memory: _Memory) -> WorkspaceSpec:
         """The spec as this pass drives it: suspended once its shutdown time has come (and, with
@@ -640,7 +750,7 @@ class Reconciler:
             wanted = start_first or host.observer.listed(other)
             beside.append(await host.observer.observe(other) if wanted else None)
         return Observation.of(
-            container, instance=self._settings.instance, uid=obj.ref.uid, next_=beside[0], retired=beside[1]
+            container, instance=self._settings.instance, workspace=obj.ref, next_=beside[0], retired=beside[1]
         )
 
     # -- placement ------------------------------------------------------------------------------------
@@ -720,7 +830,7 @@ class Reconciler:
                 # Workspace belongs where its name is taken, to take it over or be told of the conflict,
                 # never beside it on another host. The labelled list cannot show a stranger's container,
                 # so the passes inspect the name.
-                if not Observation.of(container, instance=self._settings.instance, uid=obj.ref.uid).owned:
+                if not Observation.of(container, instance=self._settings.instance, workspace=obj.ref).owned:
                     memory.name_conflict = True
                 return host.name
         if not silent:
@@ -893,10 +1003,12 @@ class Reconciler:
                 raise
 
     async def _finalize(self, obj: WorkspaceObject) -> None:
+        memory = self._memory.get(obj.ref.uid)
+        if memory is not None:
+            obj = _with_slot(obj, memory)
         ws = obj.ref
         name = naming.container_name(ws.workspace_id)
         policy = (obj.spec or {}).get("deletionPolicy", "Delete")
-        memory = self._memory.get(ws.uid)
         remembered = memory.host if memory else None
         placed = remembered or obj.status.get("host") or self._scheduler.host_of(ws.uid)
         if placed:
@@ -922,12 +1034,12 @@ class Reconciler:
             # is left to its orphan sweep, which removes what no Workspace owns).
             await self._hosts.asked()
             hosts = [h for h in self._hosts.all() if h.ready]
-        owned = labels.owned_by_workspace(self._settings.instance, ws.uid)
+        owned = labels.owned_by(self._settings.instance, ws)
         ours = (name, next_name(name), retired_name(name), gateway_name(name))
         for host in hosts:
             # Every container labeled for this Workspace, whatever its name (a rename by hand included):
             # from the resync's list, taken again if this controller changed one of them since.
-            for container in await host.observer.owned_by(ws.uid, ours):
+            for container in await host.observer.owned_by(ws, ours):
                 await host.runtime.remove_container(container.id)
                 host.observer.touched(container.name)
             host.observer.touched(name)
@@ -1020,6 +1132,13 @@ class Reconciler:
         else wrote it): the next pass writes the truth again. False while nothing is known."""
         stored = self._stored.get(uid)
         return stored is not None and stored.foreign(status, time.monotonic())
+
+
+def _with_slot(obj: WorkspaceObject, memory: _Memory) -> WorkspaceObject:
+    """The Workspace bound to the slot a pass bound it to, before the watch brings its annotation."""
+    if memory.slot and not obj.ref.slot and not obj.ref.platform_id:
+        return dataclasses.replace(obj, ref=bound_ref(obj.ref, memory.slot))
+    return obj
 
 
 def _serving_previous(plan: ContainerPlan | None, container: ObservedContainer | None) -> bool:

@@ -16,6 +16,12 @@ class Triggers:
         self._backing_off: set[str] = set()
         self._routine_only: set[str] = set()
         self._namespaces: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}  # a bound slot's ID (its containers' uid label) -> the uid
+
+    def alias(self, label_uid: str, uid: str) -> None:
+        """Docker objects labelled `label_uid` are Workspace `uid`'s (a warm slot it is bound to)."""
+        if label_uid != uid:
+            self._aliases[label_uid] = uid
 
     def register(self, uid: str, namespace: str | None = None) -> asyncio.Event:
         if namespace is not None:
@@ -28,6 +34,12 @@ class Triggers:
         self._backing_off.discard(uid)
         self._routine_only.discard(uid)
         self._namespaces.pop(uid, None)
+        for label_uid in [k for k, v in self._aliases.items() if v == uid]:
+            del self._aliases[label_uid]
+
+    def resolve(self, label_uid: str) -> str:
+        """The Workspace uid Docker objects labelled `label_uid` belong to."""
+        return self._aliases.get(label_uid, label_uid)
 
     def wake(self, uid: str, *, fresh_observation: bool = False, routine: bool = False) -> bool:
         """Ask for a reconcile of one Workspace; False if no loop runs for that uid here.
@@ -39,6 +51,7 @@ class Triggers:
         either of which would otherwise retry a failing pass at once, again and again. A change of the
         Workspace, or of its host's state, still ends the wait.
         """
+        uid = self._aliases.get(uid, uid)
         event = self._events.get(uid)
         if event is None:
             return False

@@ -48,9 +48,11 @@ class Seen:
 
 
 class WorkspaceWatch:
-    def __init__(self, kubectl: Kubectl, name: str) -> None:
+    """One Workspace's versions; or, with no name, every Workspace's in the namespace."""
+
+    def __init__(self, kubectl: Kubectl, name: str | None) -> None:
         assert kubectl.namespace, "watch a Workspace in a namespace"
-        self.name = name
+        self.name = name or "workspaces"
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._proc = subprocess.Popen(
@@ -62,7 +64,7 @@ class WorkspaceWatch:
                 kubectl.namespace,
                 "get",
                 "workspace",
-                name,
+                *([name] if name else []),
                 "--watch",
                 "--output",
                 "json",
@@ -91,8 +93,9 @@ class WorkspaceWatch:
                 except ValueError:  # an object split across reads: wait for the rest
                     buffer = stripped
                     break
+                objects = obj.get("items", []) if obj.get("kind") == "List" else [obj]
                 with self._lock:
-                    self._seen.append(Seen(time.time(), obj))
+                    self._seen.extend(Seen(time.time(), o) for o in objects)
                 buffer = stripped[end:]
 
     @property
@@ -129,8 +132,27 @@ class WorkspaceWatch:
         self._thread.join(timeout=5)
 
 
+def ready_at(watch: WorkspaceWatch, names: Mapping[str, float], *, timeout: float) -> dict[str, float]:
+    """Seconds from each name's moment (wall clock) until the watch first brought it Ready after it."""
+
+    def all_ready() -> dict[str, float] | None:
+        found: dict[str, float] = {}
+        for seen in watch.seen:
+            name = seen.obj["metadata"]["name"]
+            since = names.get(name)
+            ready = seen.condition("Ready").get("status") == "True"
+            if since is not None and name not in found and ready and seen.at >= since:
+                found[name] = seen.at - since
+        return found if len(found) == len(names) else None
+
+    result: dict[str, float] = wait_until(
+        all_ready, timeout=timeout, interval=0.05, what=f"{sorted(names)} Ready"
+    )
+    return result
+
+
 @contextmanager
-def watching(kubectl: Kubectl, name: str) -> Iterator[WorkspaceWatch]:
+def watching(kubectl: Kubectl, name: str | None) -> Iterator[WorkspaceWatch]:
     watch = WorkspaceWatch(kubectl, name)
     try:
         yield watch

@@ -274,13 +274,14 @@ def version_of(resource: Resource) -> dict[str, Any]:
     return version
 
 
-def test_resources_are_the_five_kinds_each_in_its_own_file() -> None:
+def test_resources_are_the_six_kinds_each_in_its_own_file() -> None:
     assert [r.kind for r in RESOURCES] == [
         "Workspace",
         "WorkspacePolicy",
         "EffectiveWorkspacePolicy",
         "DockerHost",
         "WorkspaceTemplate",
+        "WorkspacePool",
     ]
     assert [r.path.name for r in RESOURCES] == [
         "workspaces.molecule.ai.yaml",
@@ -288,6 +289,7 @@ def test_resources_are_the_five_kinds_each_in_its_own_file() -> None:
         "effectiveworkspacepolicies.molecule.ai.yaml",
         "dockerhosts.molecule.ai.yaml",
         "workspacetemplates.molecule.ai.yaml",
+        "workspacepools.molecule.ai.yaml",
     ]
     assert WORKSPACE.path == CRD_PATH
 

@@ -394,17 +394,21 @@ def test_observation_ownership(
     container_labels: dict[str, str], instance: str, uid: str, owned: bool
 ) -> None:
     observed = container(labels=container_labels)
-    assert Observation.of(observed, instance=instance, uid=uid) == Observation(observed, owned=owned)
+    assert Observation.of(
+        observed, instance=instance, workspace=WorkspaceRef(uid, "ns", "name")
+    ) == Observation(observed, owned=owned)
 
 
 def test_observation_of_no_container_is_missing_and_not_owned() -> None:
-    assert Observation.of(None, instance="test", uid=UID) == Observation(None, owned=False)
+    assert Observation.of(None, instance="test", workspace=WorkspaceRef(UID, "ns", "name")) == Observation(
+        None, owned=False
+    )
 
 
 def test_an_observed_container_of_another_workspace_is_a_name_conflict() -> None:
     other = WorkspaceRef(uid="99999999-8b7d-4e21-9a0f-123456789abc", namespace="team-b", name="bob")
     held = container(labels=labels.workspace_labels("test", other, "Delete"))
-    observed = Observation.of(held, instance="test", uid=UID)
+    observed = Observation.of(held, instance="test", workspace=WorkspaceRef(UID, "ns", "name"))
     assert decide(PLAN, observed, NOTHING, NOW) == CONFLICT
 
 

@@ -7,8 +7,6 @@ scripted reply (an object, or an `ApiError` to raise).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -25,40 +23,12 @@ from controller.kube.lease import (
     record_of,
     spec_of,
 )
+from tests.support.scripted_requests import Call, ScriptedRequester
 
 NS, NAME = "workspace-controller", "leader"
 PATH = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
 AT = datetime(2026, 11, 30, 20, 1, 55, 123456, tzinfo=UTC)
 AT_TEXT = "2026-11-30T20:01:55.123456Z"
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    body: Any
-    content_type: str
-
-
-@dataclass
-class ScriptedRequester:
-    replies: list[Any] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: object = None,
-        content_type: str = "application/json",
-        params: Mapping[str, str] | None = None,
-    ) -> Any:
-        self.calls.append(Call(method, path, body, content_type))
-        reply = self.replies.pop(0)
-        if isinstance(reply, ApiError):
-            raise reply
-        return reply
 
 
 def lease_object(spec: dict[str, Any], *, version: str = "42", **metadata: Any) -> dict[str, Any]:

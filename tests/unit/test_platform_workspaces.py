@@ -370,6 +370,9 @@ def test_a_container_of_another_controller_instance_is_never_adopted() -> None:
     asyncio.run(scenario())
 
 
+ME = WorkspaceRef(UID, NS, "w")
+
+
 # --- pure parts -------------------------------------------------------------------------------------------
 
 
@@ -380,7 +383,13 @@ def test_a_volume_is_used_when_it_is_this_workspaces_or_adoption_covers_it() -> 
 
     def verdict(found: dict[str, str], *, adopt: bool = False, adopted: tuple[str, ...] = ()) -> str:
         result = volume_verdict(
-            "v", found, instance=INSTANCE, uid=UID, adopt=adopt, adopted=adopted, platform_named=True
+            "v",
+            found,
+            instance=INSTANCE,
+            workspace=ME,
+            adopt=adopt,
+            adopted=adopted,
+            platform_named=True,
         )
         return result if isinstance(result, str) else result.reason
 
@@ -397,7 +406,13 @@ def test_a_volume_is_used_when_it_is_this_workspaces_or_adoption_covers_it() -> 
     # Named from the uid, nobody else's: one without labels is its own that lost them (a daemon crash).
     def uid_named(found: dict[str, str]) -> object:
         return volume_verdict(
-            "v", found, instance=INSTANCE, uid=UID, adopt=False, adopted=(), platform_named=False
+            "v",
+            found,
+            instance=INSTANCE,
+            workspace=WorkspaceRef(UID, NS, "w"),
+            adopt=False,
+            adopted=(),
+            platform_named=False,
         )
 
     assert uid_named({}) == "own"
@@ -463,7 +478,7 @@ def test_a_volume_retained_by_a_workspace_that_is_gone_is_taken_over_only_when_a
             "v",
             found,
             instance=INSTANCE,
-            uid=UID,
+            workspace=ME,
             adopt=adopt,
             adopted=(),
             platform_named=True,
