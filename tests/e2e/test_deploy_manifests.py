@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controller.api.crd import RESOURCES
 from tests.support.kubectl import Kubectl, KubectlError
 from tests.support.stack import HACK, REPO, ControlPlane, run_script
 
@@ -34,7 +35,7 @@ def test_deploy_base_builds_and_every_object_is_accepted(installed: Kubectl) -> 
         [
             "ClusterRole",
             "ClusterRoleBinding",
-            *["CustomResourceDefinition"] * 5,
+            *["CustomResourceDefinition"] * len(RESOURCES),
             "Deployment",
             "Namespace",
             "PodDisruptionBudget",
