@@ -411,6 +411,8 @@ class WorkspaceHarness:
                 volume.remove(force=True)
             for network in self.docker.networks.list(filters=selector):
                 network.remove()
+        # A pool left behind would have the next test's controller make warm slots for it (and pull).
+        self.kubectl.run("delete", "workspacepools", "--all", "--wait=false")
         for policy in self.policies:
             self.kubectl.run("delete", "--ignore-not-found", "workspacepolicy", policy)
         for host in self.hosts:
