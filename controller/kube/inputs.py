@@ -62,17 +62,26 @@ class InputResolver:
         self._kube = kube
         self._objects = objects
 
-    async def resolve(self, ws: WorkspaceRef, spec: WorkspaceSpec) -> ResolvedInputs | Cause:
-        """The inputs (with the name of the Secret holding the auth token); or what is missing."""
+    async def resolve(
+        self, ws: WorkspaceRef, spec: WorkspaceSpec, *, new_token: str | None = None
+    ) -> ResolvedInputs | Cause:
+        """The inputs (with the name of the Secret holding the auth token); or what is missing.
+
+        new_token: the token a controller-owned token Secret is created with when it does not exist yet
+        (a warm slot's, made with one; else a new random one)."""
         read: dict[Key, dict[str, Any] | None] = {}
         try:
-            return await self._resolve(ws, spec, read)
+            return await self._resolve(ws, spec, read, new_token)
         finally:
             # Even a resolution that stopped at a missing object: that object's arrival wakes it.
             self._objects.referenced(ws.uid, read)
 
     async def _resolve(
-        self, ws: WorkspaceRef, spec: WorkspaceSpec, read: dict[Key, dict[str, Any] | None]
+        self,
+        ws: WorkspaceRef,
+        spec: WorkspaceSpec,
+        read: dict[Key, dict[str, Any] | None],
+        new_token: str | None,
     ) -> ResolvedInputs | Cause:
         async def secret(name: str) -> dict[str, Any] | None:
             key: Key = (SECRETS, ws.namespace, name)
@@ -214,7 +223,7 @@ class InputResolver:
                 pull.append(document)
                 secret_values.update(_credential_values(document))
 
-            token, token_secret = await self._auth_token(ws, spec, secret)
+            token, token_secret = await self._auth_token(ws, spec, secret, new_token)
         except _Unresolved as unresolved:
             return unresolved.cause
 
@@ -233,6 +242,7 @@ class InputResolver:
         ws: WorkspaceRef,
         spec: WorkspaceSpec,
         secret: Callable[[str], Awaitable[dict[str, Any] | None]],
+        new_token: str | None,
     ) -> tuple[str, str]:
         """The token and the Secret it is in: spec.authToken's, or the controller-owned one when it asks
         to generate one; nothing when it is unset (the token in /configs is the agent's business)."""
@@ -256,7 +266,7 @@ class InputResolver:
         name = auth_token_secret_name(ws.name)
         obj = await secret(name)
         if obj is None:
-            obj = await self._create_token_secret(ws, name)
+            obj = await self._create_token_secret(ws, name, new_token or new_auth_token())
         owners = (obj.get("metadata") or {}).get("ownerReferences") or []
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY and not any(o.get("uid") == ws.uid for o in owners):
@@ -272,7 +282,7 @@ class InputResolver:
             )
         return _decode(raw).decode("utf-8", errors="replace").strip(), name
 
-    async def _create_token_secret(self, ws: WorkspaceRef, name: str) -> dict[str, Any]:
+    async def _create_token_secret(self, ws: WorkspaceRef, name: str, token: str) -> dict[str, Any]:
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -293,7 +303,7 @@ class InputResolver:
                     }
                 ],
             },
-            "data": {TOKEN_KEY: base64.b64encode(new_auth_token().encode()).decode()},
+            "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
         }
         try:
             created = await self._kube.create_secret(ws.namespace, body)

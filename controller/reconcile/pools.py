@@ -25,6 +25,7 @@ from controller.api.workspace import AUTH_TOKEN_FILE, Placement
 from controller.core import labels, naming
 from controller.core.causes import Cause, Reason
 from controller.core.conditions import format_time
+from controller.core.configfiles import new_auth_token
 from controller.core.decide import Create
 from controller.core.identity import WorkspaceRef
 from controller.core.placement import Request, Unschedulable
@@ -101,7 +102,10 @@ class PoolManager:
         # (namespace, slot id) -> uid of the Workspace bound to it: a slot is bound only by a Workspace of
         # its own namespace (an annotation written by hand elsewhere binds nothing).
         self._bound: dict[tuple[str, str], str] = {}
-        self._reserved: set[str] = set()  # slots being bound now
+        self._reserved: dict[str, str] = {}  # slot id -> uid of the Workspace binding it now
+        # slot id -> the token this controller made it with (in memory only: a slot made before a restart,
+        # or by another replica, has its Workspace's token written when it is bound).
+        self._tokens: dict[str, str] = {}
         self._making: dict[tuple[str, str], set[str]] = {}
         self._slots: list[Slot] = []
         self._claimed: dict[tuple[str, str], int] = {}  # bound slots still listed, per pool
@@ -167,23 +171,37 @@ class PoolManager:
             self._slots,
             namespace=namespace,
             pool_names=pools,
-            taken=self._reserved | self._bound_in(namespace),
+            taken=set(self._reserved) | self._bound_in(namespace),
         )
+
+    def hold(self, slot: Slot, uid: str) -> str | None:
+        """Keep `slot` for the Workspace `uid` while its inputs are read (no other claim is handed it
+        meanwhile); the token the slot was made with, which that Workspace's token Secret is then created
+        with so that binding writes nothing. None when the slot is another's or its token is not known."""
+        if (slot.namespace, slot.id) in self._bound or self._reserved.setdefault(slot.id, uid) != uid:
+            return None
+        return self._tokens.get(slot.id)
+
+    def let_go(self, slot_id: str, uid: str) -> None:
+        if self._reserved.get(slot_id) == uid:
+            del self._reserved[slot_id]
 
     async def bind(self, workspace: WorkspaceRef, slot: Slot, plan: ContainerPlan) -> bool:
         """Bind `workspace` to `slot`, whose container `plan` (the Workspace's own, under the slot's
         identity) is. In this order: the Workspace is annotated (from then on the slot is its, whatever
         happens next: no one else is handed it, and the orphan sweep counts it live), the container takes
-        the Workspace's name for it, the token is written into it. False when the slot could not be had
+        the Workspace's name for it, the Workspace's token is written into it unless the slot was made
+        with that very token (`hold`). False when the slot could not be had
         (gone, taken, the annotation refused): a cold create then. True once annotated: when renaming or
         writing the token then fails, the container is removed and the Workspace's pass makes it anew
         under the slot's identity (on the slot's volumes)."""
-        if slot.id in self._reserved or (slot.namespace, slot.id) in self._bound:
+        holder = self._reserved.get(slot.id, workspace.uid)
+        if (slot.namespace, slot.id) in self._bound or holder != workspace.uid:
             return False
         host = self._hosts.get(slot.host)
         if host is None or not host.ready:
             return False
-        self._reserved.add(slot.id)
+        self._reserved[slot.id] = workspace.uid
         try:
             await self._kube.annotate_workspace(
                 workspace.namespace, workspace.name, workspace.uid, {SLOT_ANNOTATION: slot.id}
@@ -192,7 +210,7 @@ class PoolManager:
             log.info("%s: warm slot %s not bound (%s); a container is made for it", workspace, slot.id, exc)
             return False
         finally:
-            self._reserved.discard(slot.id)
+            self.let_go(slot.id, workspace.uid)
         self._bound[(slot.namespace, slot.id)] = workspace.uid
         self._slots = [s for s in self._slots if s.id != slot.id]
         self._hosts.scheduler.release(slot.id)
@@ -202,9 +220,11 @@ class PoolManager:
             with host.observer.changing(plan.name), host.observer.changing(warm):
                 await host.runtime.rename_container(slot.container_id, plan.name)
             token = plan.files.files.get(AUTH_TOKEN_FILE)
-            if token is not None:
-                # A slot is made without one (`warm_plan`): written as it is, no look for one first (a
-                # look costs what the copy does, about 50 ms on a daemon's archive endpoint).
+            made_with = self._tokens.pop(slot.id, None)
+            if token is not None and (made_with is None or token.content != made_with.encode()):
+                # Not the one the slot was made with (its Workspace's Secret existed before, or the slot
+                # is older than this controller): written as it is, no look for one first (a look costs
+                # what the copy does, about 50 ms on a daemon's archive endpoint).
                 written = dataclasses.replace(token, if_absent=False)
                 await host.runtime.write_files(
                     slot.container_id, FileTree(plan.files.root, {AUTH_TOKEN_FILE: written})
@@ -236,6 +256,10 @@ class PoolManager:
         slots, claimed = listed
         self._slots = slots
         self._claimed = claimed
+        making = set().union(*self._making.values()) if self._making else set()
+        listed_ids = {s.id for s in slots} | making
+        for gone in [slot_id for slot_id in self._tokens if slot_id not in listed_ids]:
+            del self._tokens[gone]  # removed by hand, or by another replica
         settled = time.monotonic() - self._started > POOLS_SETTLED_AFTER
         for slot in slots:
             if (
@@ -304,7 +328,7 @@ class PoolManager:
         now = time.time()
         making = self._making.setdefault(key, set())
         late = {s.id for s in slots if not s.ready and now - s.created > READY_DEADLINE}
-        excluded = self._reserved | self._bound_in(namespace)
+        excluded = set(self._reserved) | self._bound_in(namespace)
         step: PoolStep = pool_step(
             [s for s in slots if s.id not in making],
             replicas=max(0, replicas - len(making)),
@@ -353,7 +377,8 @@ class PoolManager:
                 if host is None or not host.ready:
                     self._hosts.scheduler.release(slot_id)
                     return
-                warm = warm_plan(plan)
+                token = new_auth_token() if AUTH_TOKEN_FILE in plan.files.files else None
+                warm = warm_plan(plan, token)
                 runner = ActionRunner(
                     host.runtime,
                     host.observer,
@@ -371,6 +396,9 @@ class PoolManager:
                         "WorkspacePool %s/%s: warm slot %s not made: %s", namespace, pool, slot_id, exc
                     )
                     await self._discard(host, slot_id, namespace=namespace, pool=pool)
+                else:
+                    if token is not None:
+                        self._tokens[slot_id] = token
         except Exception:
             log.exception("WorkspacePool %s/%s: making warm slot %s failed", namespace, pool, slot_id)
         finally:
@@ -391,6 +419,7 @@ class PoolManager:
             log.warning("warm slot %s not removed yet: %s", slot_id, exc)
             return
         self._hosts.scheduler.release(slot_id)
+        self._tokens.pop(slot_id, None)
         self._slots = [s for s in self._slots if s.id != slot_id]
 
     async def _write_status(
@@ -449,9 +478,13 @@ async def _no_progress(_: Cause) -> None:
     return None
 
 
-def warm_plan(plan: ContainerPlan) -> ContainerPlan:
-    """A slot's plan as it is made warm: under its warm name, without the token (written when bound)."""
+def warm_plan(plan: ContainerPlan, token: str | None) -> ContainerPlan:
+    """A slot's plan as it is made warm: under its warm name, with a token of its own (which becomes the
+    token of the Workspace bound to it) or, when `token` is None, none."""
     files = {path: f for path, f in plan.files.files.items() if path != AUTH_TOKEN_FILE}
+    planned = plan.files.files.get(AUTH_TOKEN_FILE)
+    if planned is not None and token is not None:
+        files[AUTH_TOKEN_FILE] = dataclasses.replace(planned, content=token.encode())
     return dataclasses.replace(
         plan,
         container=dataclasses.replace(plan.container, name=naming.warm_name(plan.workspace.workspace_id)),

@@ -559,24 +559,33 @@ class Reconciler:
         grant = await self._policies.grant(obj.ref.namespace)
         if policy_denial(spec, obj.ref.namespace, grant, self._policies.default_image_prefix) is not None:
             return obj
-        inputs = await self._inputs.resolve(obj.ref, spec)
-        if isinstance(inputs, Cause):
+        # The first candidate is kept for this Workspace while its inputs are read: a token Secret made
+        # now is made with the token that slot already has, so binding it writes no file.
+        first = candidates[0]
+        offered = pools.hold(first, obj.ref.uid)
+        try:
+            inputs = await self._inputs.resolve(obj.ref, spec, new_token=offered)
+            if isinstance(inputs, Cause):
+                return obj
+            for slot in candidates:
+                bound = bound_ref(obj.ref, slot.id)
+                plan = plan_workspace(bound, spec, inputs, self._settings, grant)
+                if (
+                    isinstance(plan, Cause)
+                    or plan.gateway is not None
+                    or plan.config_hash != slot.config_hash
+                ):
+                    continue
+                if not await pools.bind(obj.ref, slot, plan):
+                    continue
+                memory.slot, memory.host = slot.id, slot.host
+                work.obj = dataclasses.replace(obj, ref=bound)
+                where = f"WorkspacePool {slot.pool} on DockerHost {slot.host}"
+                work.journal.note("Claimed", f"bound to warm container {plan.name} of {where}")
+                return work.obj
             return obj
-        for slot in candidates:
-            bound = bound_ref(obj.ref, slot.id)
-            plan = plan_workspace(bound, spec, inputs, self._settings, grant)
-            if isinstance(plan, Cause) or plan.gateway is not None or plan.config_hash != slot.config_hash:
-                continue
-            if not await pools.bind(obj.ref, slot, plan):
-                continue
-            memory.slot, memory.host = slot.id, slot.host
-            work.obj = dataclasses.replace(obj, ref=bound)
-            work.journal.note(
-                "Claimed",
-                f"bound to warm container {plan.name} of WorkspacePool {slot.pool} on DockerHost {slot.host}",
-            )
-            return work.obj
-        return obj
+        finally:
+            pools.let_go(first.id, obj.ref.uid)
 
     async def slot_template(self, namespace: str, pool: str, spec: Mapping[str, Any]) -> SlotTemplate | Cause:
         """What the warm slots of WorkspacePool `pool` are made from now (its template, as a Workspace

@@ -51,10 +51,12 @@ class FakeKube:
     """DockerHost name -> the object (its status as patched)."""
     docker_host_status_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """WorkspaceTemplate objects by (namespace, name)."""
     template_reads: int = 0
     deleted: list[tuple[str, str, str]] = field(default_factory=list)
     """Workspaces deleted by the controller: (namespace, name, uid)."""
-    """WorkspaceTemplate objects by (namespace, name)."""
+    pool_statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """WorkspacePool (namespace, name) -> its status as last written."""
 
     def add_secret(self, namespace: str, name: str, data: Mapping[str, str], **metadata: Any) -> None:
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
@@ -100,6 +102,23 @@ class FakeKube:
         patched.setdefault("metadata", {})["resourceVersion"] = str(version)
         self.objects[(namespace, name)] = patched
         return copy.deepcopy(patched)
+
+    async def annotate_workspace(
+        self, namespace: str, name: str, uid: str, annotations: Mapping[str, str | None]
+    ) -> None:
+        """A merge patch of the annotations with a uid precondition, as the client sends it."""
+        self._check()
+        current = self.objects.get((namespace, name))
+        if current is None:
+            raise ApiError(404, "NotFound", f"workspaces {name} not found")
+        if (current.get("metadata") or {}).get("uid") != uid:
+            raise ApiError(409, "Conflict", "Precondition failed: UID in precondition")
+        meta = current.setdefault("metadata", {})
+        meta["annotations"] = apply_merge_patch(meta.get("annotations") or {}, dict(annotations))
+
+    async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self._check()
+        self.pool_statuses[(namespace, name)] = dict(status)
 
     async def list_workspace_policies(self) -> list[dict[str, Any]]:
         self._check()
