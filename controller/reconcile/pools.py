@@ -106,6 +106,7 @@ class PoolManager:
         # slot id -> the token this controller made it with (in memory only: a slot made before a restart,
         # or by another replica, has its Workspace's token written when it is bound).
         self._tokens: dict[str, str] = {}
+        self._spent: set[str] = set()  # slots whose token a Workspace not bound to them was given
         self._making: dict[tuple[str, str], set[str]] = {}
         self._slots: list[Slot] = []
         self._claimed: dict[tuple[str, str], int] = {}  # bound slots still listed, per pool
@@ -182,9 +183,15 @@ class PoolManager:
             return None
         return self._tokens.get(slot.id)
 
-    def let_go(self, slot_id: str, uid: str) -> None:
+    def let_go(self, slot_id: str, uid: str, *, token_given: bool = False) -> None:
+        """End `uid`'s hold of a slot. `token_given`: the slot's token went to a Workspace that was not
+        bound to it (made cold, or bound to another slot), so the slot is no one's to hand out any more:
+        the next pass removes it and makes another."""
         if self._reserved.get(slot_id) == uid:
             del self._reserved[slot_id]
+        if token_given and self._tokens.pop(slot_id, None) is not None:
+            self._spent.add(slot_id)
+            self._wake.set()
 
     async def bind(self, workspace: WorkspaceRef, slot: Slot, plan: ContainerPlan) -> bool:
         """Bind `workspace` to `slot`, whose container `plan` (the Workspace's own, under the slot's
@@ -260,6 +267,7 @@ class PoolManager:
         listed_ids = {s.id for s in slots} | making
         for gone in [slot_id for slot_id in self._tokens if slot_id not in listed_ids]:
             del self._tokens[gone]  # removed by hand, or by another replica
+        self._spent &= listed_ids
         settled = time.monotonic() - self._started > POOLS_SETTLED_AFTER
         for slot in slots:
             if (
@@ -333,7 +341,7 @@ class PoolManager:
             [s for s in slots if s.id not in making],
             replicas=max(0, replicas - len(making)),
             current=problem is None,
-            stale=stale | late,
+            stale=stale | late | self._spent,
             excluded=excluded,
         )
         for slot, why in step.remove:
@@ -420,6 +428,7 @@ class PoolManager:
             return
         self._hosts.scheduler.release(slot_id)
         self._tokens.pop(slot_id, None)
+        self._spent.discard(slot_id)
         self._slots = [s for s in self._slots if s.id != slot_id]
 
     async def _write_status(

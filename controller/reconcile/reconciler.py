@@ -66,7 +66,7 @@ from controller.core.image_refresh import Check, check, checks, image_status
 from controller.core.isolation import gateway_name, is_isolated
 from controller.core.own_writes import OwnWrites
 from controller.core.placement import Unschedulable, placement_conflict, runtime_missing
-from controller.core.plan import ContainerPlan, plan_workspace
+from controller.core.plan import ContainerPlan, ResolvedInputs, plan_workspace
 from controller.core.policy import policy_denial
 from controller.core.pools import (
     NOT_POOLED_ISOLATED,
@@ -563,6 +563,7 @@ class Reconciler:
         # now is made with the token that slot already has, so binding it writes no file.
         first = candidates[0]
         offered = pools.hold(first, obj.ref.uid)
+        inputs: ResolvedInputs | Cause | None = None
         try:
             inputs = await self._inputs.resolve(obj.ref, spec, new_token=offered)
             if isinstance(inputs, Cause):
@@ -585,7 +586,10 @@ class Reconciler:
                 return work.obj
             return obj
         finally:
-            pools.let_go(first.id, obj.ref.uid)
+            given = (
+                offered is not None and isinstance(inputs, ResolvedInputs) and inputs.auth_token == offered
+            )
+            pools.let_go(first.id, obj.ref.uid, token_given=given and memory.slot != first.id)
 
     async def slot_template(self, namespace: str, pool: str, spec: Mapping[str, Any]) -> SlotTemplate | Cause:
         """What the warm slots of WorkspacePool `pool` are made from now (its template, as a Workspace

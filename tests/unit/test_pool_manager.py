@@ -195,3 +195,22 @@ def test_the_warm_plan_carries_the_slots_token_or_none() -> None:
     assert warm.files.files[AUTH_TOKEN_FILE].mode == base.files.files[AUTH_TOKEN_FILE].mode
     assert AUTH_TOKEN_FILE not in warm_plan(base, None).files.files
     assert warm.config_hash == base.config_hash  # the token's value is not in the hash
+
+
+def test_a_slot_whose_token_went_to_a_workspace_not_bound_to_it_is_replaced() -> None:
+    async def scenario() -> None:
+        runtime, kube, hosts = await world()
+        pools = manager(hosts, kube)
+        first, second = await filled(pools, 2)
+        assert pools.hold(first, ALICE.uid) is not None
+        # Alice's Secret was made with the slot's token, and she was made cold (an override, say).
+        pools.let_go(first.id, ALICE.uid, token_given=True)
+        assert pools.hold(first, BOB.uid) is None  # never offered again
+        pools.let_go(first.id, BOB.uid)
+        slots = await filled(pools, 2)
+        assert first.id not in {s.id for s in slots}
+        assert second.id in {s.id for s in slots}
+        assert runtime.by_name(naming.warm_name(first.id)) is None
+        await pools.close()
+
+    asyncio.run(scenario())
